@@ -1,0 +1,105 @@
+/* The durable store: SQLite in WAL mode under BRIDGE_DATA_DIR. It holds every command from the
+ * moment paho hands it over (before the broker gets its PUBACK) until its outcome is published,
+ * then keeps a short history (message ids for delivery reports, the history request).
+ *
+ * Threads: sb_store_put_command() runs on paho's receive thread and commits before it returns;
+ * everything else runs on the loop. One connection, guarded by the store's mutex. The loop's
+ * writes are staged in memory and applied by sb_store_flush() in one transaction, so a burst
+ * of a thousand outcomes costs one commit. */
+#ifndef SB_ADAPTERS_STORE_H
+#define SB_ADAPTERS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bridge/err.h"
+
+struct sb_store;
+
+enum sb_store_state {
+    SB_STORE_PENDING = 0, /* received, not finished: to be (re)sent */
+    SB_STORE_OUTCOME = 1, /* outcome decided and stored, its publish not yet acknowledged */
+    SB_STORE_DONE = 2,    /* outcome published; kept as history */
+};
+
+/* One command row. In put_command the caller fills the inputs; rows handed to a load callback
+ * are borrowed: valid during the call only. */
+struct sb_store_command {
+    int64_t seq;                 /* row id, assigned by put_command; the order of arrival */
+    int64_t received_ms;         /* wall clock, ms since the epoch */
+    const char *topic;           /* the MQTT topic it came on */
+    const char *payload;         /* the payload bytes, not NUL-terminated */
+    size_t payload_len;
+    const char *response_topic;  /* MQTT 5 Response Topic, or NULL */
+    const void *correlation;     /* MQTT 5 Correlation Data, or NULL */
+    size_t correlation_len;
+    const char *gen_id;          /* the id to use when the payload has none (a UUID) */
+    /* Filled on load only: */
+    enum sb_store_state state;
+    int attempts;                /* HTTP requests made so far */
+    const char *outcome_topic;   /* state OUTCOME: where the outcome goes */
+    const char *outcome;         /* state OUTCOME: the outcome payload (JSON text) */
+};
+
+/* Opens (creating when needed) <dir>/sinch-bridge.db, migrating the schema. `dir` is created
+ * when missing. On failure writes the reason into `why`. */
+enum sb_err sb_store_open(const char *dir, struct sb_store **out, char *why,
+                          size_t why_len) SB_MUST_CHECK;
+/* Flushes staged writes, closes. Accepts NULL. Thread: loop, after every other thread stopped. */
+void sb_store_close(struct sb_store *st);
+
+/* Inserts a command and commits before returning; sets *seq. Thread: any. */
+enum sb_err sb_store_put_command(struct sb_store *st, const struct sb_store_command *cmd,
+                                 int64_t *seq) SB_MUST_CHECK;
+
+typedef void (*sb_store_command_fn)(void *arg, const struct sb_store_command *row);
+
+/* Calls fn for up to `max` unfinished rows (PENDING or OUTCOME) with seq > after, in seq order.
+ * Thread: loop. */
+enum sb_err sb_store_load_unfinished(struct sb_store *st, int64_t after, size_t max,
+                                     sb_store_command_fn fn, void *arg) SB_MUST_CHECK;
+
+/* Staged writes (Thread: loop). Strings are copied. Applied in order by sb_store_flush(). */
+/* A request to Sinch is about to be made: attempts so far (this one included); `handed_ms` is
+ * the time of the first request (0 keeps what the row has). cmd_id and recipient (E.164 with
+ * '+', or a contact id) are recorded for the history and the per-recipient limit. */
+void sb_store_stage_attempt(struct sb_store *st, int64_t seq, const char *cmd_id,
+                            const char *recipient, int attempts, int64_t handed_ms);
+/* The outcome is decided: the row moves to OUTCOME with what history needs. Any of the strings
+ * may be NULL. */
+void sb_store_stage_outcome(struct sb_store *st, int64_t seq, const char *cmd_id,
+                            const char *recipient, const char *channel, const char *message_id,
+                            const char *status, int attempts, const char *outcome_topic,
+                            const char *outcome);
+/* The outcome's publish was acknowledged: the row moves to DONE. */
+void sb_store_stage_done(struct sb_store *st, int64_t seq, int64_t now_ms);
+/* Applies every staged write in one transaction. On failure the staged writes are kept and
+ * tried again by the next flush. Thread: loop. */
+enum sb_err sb_store_flush(struct sb_store *st) SB_MUST_CHECK;
+/* Number of staged writes not yet flushed. Thread: loop. */
+size_t sb_store_staged(const struct sb_store *st);
+
+/* "Send once until cleared": claims `key` for the command `seq` until now + window. Sets
+ * *duplicate when another command holds an unexpired claim on the key; a claim already held by
+ * the same seq (a restart re-processing it) is not a duplicate. Commits at once. Thread: loop. */
+enum sb_err sb_store_dedupe_claim(struct sb_store *st, const char *key, int64_t seq,
+                                  int64_t now_ms, int64_t window_ms, bool *duplicate) SB_MUST_CHECK;
+
+/* Deletes DONE rows finished before `before_ms` and expired dedupe claims. Thread: loop. */
+enum sb_err sb_store_prune(struct sb_store *st, int64_t before_ms) SB_MUST_CHECK;
+
+/* Number of unfinished rows (PENDING + OUTCOME). Thread: any. */
+enum sb_err sb_store_depth(struct sb_store *st, int64_t *depth) SB_MUST_CHECK;
+
+/* Times (ms) at which commands to `recipient` were first handed to Sinch since `since_ms`,
+ * counted: for BRIDGE_RECIPIENT_LIMIT after a restart. Thread: loop. */
+enum sb_err sb_store_count_handed(struct sb_store *st, const char *recipient, int64_t since_ms,
+                                  int64_t *count) SB_MUST_CHECK;
+
+/* The command id and recipient of a Sinch message id, for delivery reports (issue 3).
+ * *cmd_id and *recipient are new strings (free()), or NULL when unknown. Thread: loop. */
+enum sb_err sb_store_lookup_message(struct sb_store *st, const char *message_id, char **cmd_id,
+                                    char **recipient) SB_MUST_CHECK;
+
+#endif
