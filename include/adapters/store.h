@@ -56,6 +56,8 @@ enum sb_err sb_store_put_command(struct sb_store *st, const struct sb_store_comm
 typedef void (*sb_store_command_fn)(void *arg, const struct sb_store_command *row);
 
 /* Calls fn for up to `max` unfinished rows (PENDING or OUTCOME) with seq > after, in seq order.
+ * fn runs under the store's lock: it may stage writes (sb_store_stage_*) but must not call any
+ * other store function (an error-checking mutex turns that into SB_E_BUG, not a deadlock).
  * Thread: loop. */
 enum sb_err sb_store_load_unfinished(struct sb_store *st, int64_t after, size_t max,
                                      sb_store_command_fn fn, void *arg) SB_MUST_CHECK;

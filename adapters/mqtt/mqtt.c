@@ -1,0 +1,614 @@
+/* paho MQTTAsync behind sb_mqtt: connection options from the config, the will and the retained
+ * state/info, subscriptions on every (re)connection, and callbacks translated into our handlers.
+ * Runs on paho's threads except sb_mqtt_new/start/stop/free (the loop). */
+#include "adapters/mqtt.h"
+
+#include <MQTTAsync.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bridge/log.h"
+
+#define SESSION_EXPIRY_S   (7 * 24 * 3600) /* PRODUCT.md: the session outlives a week's outage */
+#define KEEPALIVE_S        30
+#define MAX_BUFFERED       (1 << 20) /* paho counts queued publishes even while connected */
+#define RETRY_FIRST_MS     2000
+#define TOPIC_MAX          512
+
+struct sb_mqtt {
+    const struct sb_config *cfg;
+    struct sb_loop *loop;
+    struct sb_mqtt_handlers handlers;
+    void *arg;
+    MQTTAsync client;
+    char *info;                   /* retained P/bridge/info payload */
+    char state_topic[TOPIC_MAX];  /* P/bridge/state */
+    char info_topic[TOPIC_MAX];   /* P/bridge/info */
+    char sub_send[TOPIC_MAX];     /* P/send, with $share/<group>/ when shared */
+    char sub_send_any[TOPIC_MAX]; /* P/send/+ */
+    atomic_bool up;
+    atomic_bool ever_connected; /* after the first connection paho reconnects by itself */
+    atomic_bool stopping;
+    struct sb_timer *retry;       /* first connection attempts, until paho's reconnect takes over */
+};
+
+static bool v5(const struct sb_mqtt *m)
+{
+    return m->cfg->mqtt_version == 5;
+}
+
+/* paho speaks tcp:// and ssl://; users write mqtt:// and mqtts:// (ws:// and wss:// are the
+ * same in both). */
+static char *paho_uri(const char *url)
+{
+    const char *rest = NULL;
+    const char *scheme = NULL;
+    if (strncmp(url, "mqtt://", 7) == 0) {
+        scheme = "tcp://", rest = url + 7;
+    } else if (strncmp(url, "mqtts://", 8) == 0) {
+        scheme = "ssl://", rest = url + 8;
+    } else {
+        return strdup(url);
+    }
+    size_t n = strlen(scheme) + strlen(rest) + 1;
+    char *uri = malloc(n);
+    if (uri) {
+        snprintf(uri, n, "%s%s", scheme, rest);
+    }
+    return uri;
+}
+
+static bool is_tls(const char *url)
+{
+    return strncmp(url, "mqtts://", 8) == 0 || strncmp(url, "wss://", 6) == 0;
+}
+
+/* ---- callbacks (paho's threads) ---- */
+
+static void on_subscribed(void *context, MQTTAsync_successData *data)
+{
+    struct sb_mqtt *m = context;
+    (void)data;
+    sb_log(SB_LOG_NOTICE, "mqtt", "subscribed to %s and %s", m->sub_send, m->sub_send_any);
+    atomic_store(&m->up, true);
+    if (m->handlers.connection) {
+        m->handlers.connection(m->arg, true);
+    }
+}
+
+static void on_subscribed5(void *context, MQTTAsync_successData5 *data)
+{
+    for (int i = 0; i < data->alt.sub.reasonCodeCount; i++) {
+        if (data->alt.sub.reasonCodes[i] >= MQTTREASONCODE_UNSPECIFIED_ERROR) {
+            sb_log(SB_LOG_ERROR, "mqtt", "the broker refused subscription %d: %s", i,
+                   MQTTReasonCode_toString(data->alt.sub.reasonCodes[i]));
+        }
+    }
+    on_subscribed(context, NULL);
+}
+
+static void on_subscribe_failed(void *context, MQTTAsync_failureData *data)
+{
+    struct sb_mqtt *m = context;
+    sb_log(SB_LOG_ERROR, "mqtt", "subscribe failed (%d); reconnecting", data ? data->code : 0);
+    MQTTAsync_reconnect(m->client);
+}
+
+static void on_subscribe_failed5(void *context, MQTTAsync_failureData5 *data)
+{
+    struct sb_mqtt *m = context;
+    sb_log(SB_LOG_ERROR, "mqtt", "subscribe failed: %s; reconnecting",
+           data ? MQTTReasonCode_toString(data->reasonCode) : "?");
+    MQTTAsync_reconnect(m->client);
+}
+
+/* On every connection, first or automatic: the persistent session keeps our subscriptions, but
+ * subscribing again is cheap and covers a broker that lost its state. */
+static void on_connected(void *context, char *cause)
+{
+    struct sb_mqtt *m = context;
+    char *const topics[] = {m->sub_send, m->sub_send_any};
+    int qos[] = {1, 1};
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    MQTTSubscribe_options sub_opts[2] = {MQTTSubscribe_options_initializer,
+                                         MQTTSubscribe_options_initializer};
+    int rc;
+
+    (void)cause;
+    atomic_store(&m->ever_connected, true);
+    sb_log(SB_LOG_NOTICE, "mqtt", "connected to %s as %s (MQTT %s)", m->cfg->mqtt_url,
+           m->cfg->mqtt_client_id, v5(m) ? "5" : "3.1.1");
+    rc = sb_mqtt_publish(m, m->state_topic, "online", 6, true, NULL, 0, 0);
+    if (rc == SB_OK) {
+        rc = sb_mqtt_publish(m, m->info_topic, m->info, strlen(m->info), true, NULL, 0, 0);
+    }
+    if (rc != SB_OK) {
+        sb_log(SB_LOG_WARN, "mqtt", "could not publish the bridge state");
+    }
+
+    opts.context = m;
+    if (v5(m)) {
+        opts.onSuccess5 = on_subscribed5;
+        opts.onFailure5 = on_subscribe_failed5;
+        opts.subscribeOptionsCount = 2;
+        opts.subscribeOptionsList = sub_opts;
+    } else {
+        opts.onSuccess = on_subscribed;
+        opts.onFailure = on_subscribe_failed;
+    }
+    rc = MQTTAsync_subscribeMany(m->client, 2, topics, qos, &opts);
+    if (rc != MQTTASYNC_SUCCESS) {
+        sb_log(SB_LOG_ERROR, "mqtt", "subscribe: %s", MQTTAsync_strerror(rc));
+    }
+}
+
+static void on_connection_lost(void *context, char *cause)
+{
+    struct sb_mqtt *m = context;
+    atomic_store(&m->up, false);
+    if (!atomic_load(&m->stopping)) {
+        sb_log(SB_LOG_WARN, "mqtt", "connection lost (%s); reconnecting",
+               cause ? cause : "no reason given");
+    }
+    if (m->handlers.connection) {
+        m->handlers.connection(m->arg, false);
+    }
+}
+
+static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *pm)
+{
+    struct sb_mqtt *m = context;
+    struct sb_mqtt_message msg = {0};
+    char *topic_z = topic;
+    char *response_topic = NULL;
+
+    /* paho gives a length only when the topic holds a NUL; such a topic is not ours to route. */
+    if (topic_len > 0 && (size_t)topic_len != strlen(topic)) {
+        sb_log(SB_LOG_WARN, "mqtt", "dropped a message whose topic contains a NUL byte");
+        goto out;
+    }
+    msg.topic = topic_z;
+    msg.payload = pm->payload;
+    msg.len = (size_t)pm->payloadlen;
+    if (v5(m)) {
+        MQTTProperty *p = MQTTProperties_getProperty(&pm->properties,
+                                                     MQTTPROPERTY_CODE_RESPONSE_TOPIC);
+        if (p && p->value.data.len > 0) {
+            response_topic = strndup(p->value.data.data, (size_t)p->value.data.len);
+            msg.response_topic = response_topic;
+        }
+        p = MQTTProperties_getProperty(&pm->properties, MQTTPROPERTY_CODE_CORRELATION_DATA);
+        if (p && p->value.data.len > 0) {
+            msg.correlation = p->value.data.data;
+            msg.correlation_len = (size_t)p->value.data.len;
+        }
+    }
+    m->handlers.message(m->arg, &msg);
+out:
+    free(response_topic);
+    MQTTAsync_freeMessage(&pm);
+    MQTTAsync_free(topic);
+    /* Always 1: a 0 would make paho queue the message in memory AND acknowledge it, which is
+     * exactly the loss we avoid. The handler returns only once the message is safe. */
+    return 1;
+}
+
+struct pub_ctx {
+    struct sb_mqtt *m;
+    uint64_t tag;
+};
+
+static void published(struct pub_ctx *pc, bool ok)
+{
+    if (pc->tag != 0 && pc->m->handlers.published) {
+        pc->m->handlers.published(pc->m->arg, pc->tag, ok);
+    }
+    free(pc);
+}
+
+static void on_published(void *context, MQTTAsync_successData *data)
+{
+    (void)data;
+    published(context, true);
+}
+
+static void on_published5(void *context, MQTTAsync_successData5 *data)
+{
+    /* A PUBACK with a reason code >= 0x80 means the broker refused it. */
+    published(context, data->reasonCode < MQTTREASONCODE_UNSPECIFIED_ERROR);
+}
+
+static void on_publish_failed(void *context, MQTTAsync_failureData *data)
+{
+    (void)data;
+    published(context, false);
+}
+
+static void on_publish_failed5(void *context, MQTTAsync_failureData5 *data)
+{
+    (void)data;
+    published(context, false);
+}
+
+/* ---- connecting ---- */
+
+static void connect_now(void *arg);
+
+static void on_connect_failed_common(struct sb_mqtt *m, const char *why)
+{
+    if (atomic_load(&m->ever_connected)) {
+        /* paho's automatic reconnect is retrying already, with its own backoff. */
+        sb_log(SB_LOG_DEBUG, "mqtt", "reconnect to %s failed: %s", m->cfg->mqtt_url, why);
+        return;
+    }
+    sb_log(SB_LOG_WARN, "mqtt", "cannot connect to %s: %s; retrying in %d s", m->cfg->mqtt_url,
+           why, RETRY_FIRST_MS / 1000);
+    /* A paho thread: the timer belongs to the loop. */
+    if (!atomic_load(&m->stopping) && sb_loop_post(m->loop, connect_now, m) != SB_OK) {
+        sb_log(SB_LOG_ERROR, "mqtt", "cannot schedule a reconnection");
+    }
+}
+
+static void on_connect_failed(void *context, MQTTAsync_failureData *data)
+{
+    on_connect_failed_common(context, data && data->message ? data->message
+                                      : data ? MQTTAsync_strerror(data->code)
+                                             : "?");
+}
+
+static void on_connect_failed5(void *context, MQTTAsync_failureData5 *data)
+{
+    on_connect_failed_common(context, data && data->message ? data->message
+                                      : data ? MQTTReasonCode_toString(data->reasonCode)
+                                             : "?");
+}
+
+static void connect_attempt(void *arg)
+{
+    struct sb_mqtt *m = arg;
+    const struct sb_config *cfg = m->cfg;
+    MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_connectOptions opts5 = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    MQTTProperties props = MQTTProperties_initializer;
+    MQTTProperty expiry = {.identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
+                           .value.integer4 = SESSION_EXPIRY_S};
+    MQTTAsync_connectOptions *o = v5(m) ? &opts5 : &opts;
+    int rc;
+
+    if (atomic_load(&m->stopping)) {
+        return;
+    }
+    o->keepAliveInterval = KEEPALIVE_S;
+    o->automaticReconnect = 1;
+    o->minRetryInterval = 1;
+    o->maxRetryInterval = 30;
+    o->connectTimeout = 10;
+    o->maxInflight = 65535;
+    o->context = m;
+    if (v5(m)) {
+        o->cleanstart = 0;
+        MQTTProperties_add(&props, &expiry);
+        o->connectProperties = &props;
+        o->onFailure5 = on_connect_failed5;
+    } else {
+        o->cleansession = 0;
+        o->onFailure = on_connect_failed;
+    }
+    o->username = cfg->mqtt_username;
+    o->password = cfg->mqtt_password;
+    will.topicName = m->state_topic;
+    will.message = "offline";
+    will.retained = 1;
+    will.qos = 1;
+    o->will = &will;
+    if (is_tls(cfg->mqtt_url)) {
+        ssl.trustStore = cfg->mqtt_ca_file;
+        ssl.keyStore = cfg->mqtt_cert_file;
+        ssl.privateKey = cfg->mqtt_key_file;
+        ssl.enableServerCertAuth = 1;
+        ssl.verify = 1;
+        ssl.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
+        o->ssl = &ssl;
+    }
+    rc = MQTTAsync_connect(m->client, o);
+    MQTTProperties_free(&props);
+    if (rc != MQTTASYNC_SUCCESS) {
+        on_connect_failed_common(m, MQTTAsync_strerror(rc));
+    }
+}
+
+/* On the loop: wait a little, then try again. */
+static void connect_now(void *arg)
+{
+    struct sb_mqtt *m = arg;
+    if (!atomic_load(&m->stopping)) {
+        sb_timer_arm(m->retry, RETRY_FIRST_MS);
+    }
+}
+
+/* paho's log lines, routed into ours: its errors as errors, the rest (a version banner, protocol
+ * traces) only at debug. */
+static void paho_trace(enum MQTTASYNC_TRACE_LEVELS level, char *message)
+{
+    sb_log(level >= MQTTASYNC_TRACE_ERROR ? SB_LOG_ERROR : SB_LOG_DEBUG, "paho", "%s", message);
+}
+
+/* ---- the API ---- */
+
+static void topic_of(char *dst, const struct sb_config *cfg, bool shared, const char *suffix)
+{
+    if (shared && cfg->share_group) {
+        snprintf(dst, TOPIC_MAX, "$share/%s/%s/%s", cfg->share_group, cfg->topic_prefix, suffix);
+    } else {
+        snprintf(dst, TOPIC_MAX, "%s/%s", cfg->topic_prefix, suffix);
+    }
+}
+
+enum sb_err sb_mqtt_new(const struct sb_config *cfg, struct sb_loop *loop,
+                        const struct sb_mqtt_handlers *handlers, void *arg, const char *info,
+                        struct sb_mqtt **out)
+{
+    MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
+    enum sb_err err = SB_E_NOMEM;
+    struct sb_mqtt *m = calloc(1, sizeof(*m));
+    char *uri = paho_uri(cfg->mqtt_url);
+    int rc;
+
+    if (!m || !uri) {
+        goto fail;
+    }
+    m->cfg = cfg;
+    m->loop = loop;
+    m->handlers = *handlers;
+    m->arg = arg;
+    atomic_init(&m->up, false);
+    atomic_init(&m->ever_connected, false);
+    atomic_init(&m->stopping, false);
+    topic_of(m->state_topic, cfg, false, "bridge/state");
+    topic_of(m->info_topic, cfg, false, "bridge/info");
+    topic_of(m->sub_send, cfg, true, "send");
+    topic_of(m->sub_send_any, cfg, true, "send/+");
+    m->info = strdup(info);
+    if (!m->info || sb_timer_new(loop, connect_attempt, m, &m->retry) != SB_OK) {
+        goto fail;
+    }
+
+    MQTTAsync_setTraceCallback(paho_trace);
+    MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
+    copts.MQTTVersion = v5(m) ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    copts.sendWhileDisconnected = 0;
+    copts.maxBufferedMessages = MAX_BUFFERED;
+    rc = MQTTAsync_createWithOptions(&m->client, uri, cfg->mqtt_client_id,
+                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts);
+    if (rc != MQTTASYNC_SUCCESS) {
+        sb_log(SB_LOG_ERROR, "mqtt", "cannot create the client for %s: %s", cfg->mqtt_url,
+               MQTTAsync_strerror(rc));
+        err = SB_E_CONFIG;
+        goto fail;
+    }
+    MQTTAsync_setCallbacks(m->client, m, on_connection_lost, on_message, NULL);
+    MQTTAsync_setConnected(m->client, m, on_connected);
+    free(uri);
+    *out = m;
+    return SB_OK;
+fail:
+    free(uri);
+    sb_mqtt_free(m);
+    return err;
+}
+
+enum sb_err sb_mqtt_start(struct sb_mqtt *m)
+{
+    connect_attempt(m);
+    return SB_OK;
+}
+
+enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *payload, size_t len,
+                            bool retain, const void *correlation, size_t correlation_len,
+                            uint64_t tag)
+{
+    MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
+    MQTTAsync_message msg = MQTTAsync_message_initializer;
+    MQTTProperty corr;
+    struct pub_ctx *pc;
+    int rc;
+
+    if (len > (size_t)256 * 1024 * 1024) {
+        return SB_E_INVAL;
+    }
+    pc = malloc(sizeof(*pc));
+    if (!pc) {
+        return SB_E_NOMEM;
+    }
+    pc->m = m;
+    pc->tag = tag;
+    msg.payload = (void *)(uintptr_t)payload; /* paho copies it; its API is not const-correct */
+    msg.payloadlen = (int)len;
+    msg.qos = 1;
+    msg.retained = retain;
+    opts.context = pc;
+    if (v5(m)) {
+        opts.onSuccess5 = on_published5;
+        opts.onFailure5 = on_publish_failed5;
+        if (correlation && correlation_len > 0) {
+            corr.identifier = MQTTPROPERTY_CODE_CORRELATION_DATA;
+            corr.value.data.data = (char *)(uintptr_t)correlation;
+            corr.value.data.len = (int)correlation_len;
+            MQTTProperties_add(&msg.properties, &corr);
+        }
+    } else {
+        opts.onSuccess = on_published;
+        opts.onFailure = on_publish_failed;
+    }
+    rc = MQTTAsync_sendMessage(m->client, topic, &msg, &opts);
+    MQTTProperties_free(&msg.properties);
+    if (rc != MQTTASYNC_SUCCESS) {
+        free(pc);
+        if (rc != MQTTASYNC_DISCONNECTED) {
+            sb_log(SB_LOG_WARN, "mqtt", "publish to %s: %s", topic, MQTTAsync_strerror(rc));
+        }
+        return SB_E_MQTT;
+    }
+    return SB_OK;
+}
+
+bool sb_mqtt_connected(const struct sb_mqtt *m)
+{
+    return atomic_load(&m->up);
+}
+
+void sb_mqtt_stop(struct sb_mqtt *m, int timeout_ms)
+{
+    MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
+    MQTTAsync_disconnectOptions opts5 = MQTTAsync_disconnectOptions_initializer5;
+
+    if (!m || atomic_exchange(&m->stopping, true)) {
+        return;
+    }
+    sb_timer_cancel(m->retry);
+    if (MQTTAsync_isConnected(m->client)) {
+        /* The clean-stop "offline": the will covers every other kind of stop. */
+        if (sb_mqtt_publish(m, m->state_topic, "offline", 7, true, NULL, 0, 0) != SB_OK) {
+            sb_log(SB_LOG_WARN, "mqtt", "could not publish offline");
+        }
+        /* Disconnect waits up to `timeout` for in-flight publishes to complete. */
+        opts.timeout = timeout_ms;
+        opts5.timeout = timeout_ms;
+        if (v5(m)) {
+            /* Reason 0x00 keeps the session (and, by MQTT 5, suppresses the will). */
+            opts5.reasonCode = MQTTREASONCODE_NORMAL_DISCONNECTION;
+        }
+        MQTTAsync_disconnect(m->client, v5(m) ? &opts5 : &opts);
+        for (int waited = 0; waited < timeout_ms && MQTTAsync_isConnected(m->client);
+             waited += 10) {
+            sb_sleep_ms(10);
+        }
+    }
+    atomic_store(&m->up, false);
+}
+
+void sb_mqtt_free(struct sb_mqtt *m)
+{
+    if (!m) {
+        return;
+    }
+    if (m->client) {
+        MQTTAsync_destroy(&m->client);
+    }
+    sb_timer_free(m->retry);
+    free(m->info);
+    free(m);
+}
+
+/* ---- --check-config ---- */
+
+struct check {
+    atomic_int state; /* 0 waiting, 1 connected, -1 failed */
+    char why[256];
+};
+
+static void check_ok(void *context, MQTTAsync_successData *data)
+{
+    (void)data;
+    atomic_store(&((struct check *)context)->state, 1);
+}
+
+static void check_ok5(void *context, MQTTAsync_successData5 *data)
+{
+    (void)data;
+    atomic_store(&((struct check *)context)->state, 1);
+}
+
+static void check_failed(void *context, MQTTAsync_failureData *data)
+{
+    struct check *c = context;
+    snprintf(c->why, sizeof(c->why), "%s",
+             data && data->message ? data->message : MQTTAsync_strerror(data ? data->code : -1));
+    atomic_store(&c->state, -1);
+}
+
+static void check_failed5(void *context, MQTTAsync_failureData5 *data)
+{
+    struct check *c = context;
+    snprintf(c->why, sizeof(c->why), "%s",
+             data && data->message ? data->message
+             : data               ? MQTTReasonCode_toString(data->reasonCode)
+                                  : "?");
+    atomic_store(&c->state, -1);
+}
+
+enum sb_err sb_mqtt_check(const struct sb_config *cfg, int timeout_ms, char *why, size_t why_len)
+{
+    MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
+    MQTTAsync_connectOptions opts = MQTTAsync_connectOptions_initializer;
+    MQTTAsync_connectOptions opts5 = MQTTAsync_connectOptions_initializer5;
+    MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+    MQTTAsync_connectOptions *o = cfg->mqtt_version == 5 ? &opts5 : &opts;
+    MQTTAsync client = NULL;
+    struct check c = {.why = ""};
+    char client_id[128];
+    char *uri = paho_uri(cfg->mqtt_url);
+    enum sb_err err = SB_E_MQTT;
+    int rc;
+
+    atomic_init(&c.state, 0);
+    snprintf(client_id, sizeof(client_id), "%.100s-check", cfg->mqtt_client_id);
+    copts.MQTTVersion = cfg->mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    if (!uri) {
+        snprintf(why, why_len, "out of memory");
+        return SB_E_NOMEM;
+    }
+    rc = MQTTAsync_createWithOptions(&client, uri, client_id, MQTTCLIENT_PERSISTENCE_NONE, NULL,
+                                     &copts);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(why, why_len, "MQTT_URL %s: %s", cfg->mqtt_url, MQTTAsync_strerror(rc));
+        goto out;
+    }
+    o->connectTimeout = (timeout_ms + 999) / 1000;
+    o->context = &c;
+    o->username = cfg->mqtt_username;
+    o->password = cfg->mqtt_password;
+    if (cfg->mqtt_version == 5) {
+        o->cleanstart = 1;
+        o->onSuccess5 = check_ok5;
+        o->onFailure5 = check_failed5;
+    } else {
+        o->cleansession = 1;
+        o->onSuccess = check_ok;
+        o->onFailure = check_failed;
+    }
+    if (is_tls(cfg->mqtt_url)) {
+        ssl.trustStore = cfg->mqtt_ca_file;
+        ssl.keyStore = cfg->mqtt_cert_file;
+        ssl.privateKey = cfg->mqtt_key_file;
+        ssl.enableServerCertAuth = 1;
+        ssl.verify = 1;
+        o->ssl = &ssl;
+    }
+    rc = MQTTAsync_connect(client, o);
+    if (rc != MQTTASYNC_SUCCESS) {
+        snprintf(why, why_len, "broker %s: %s", cfg->mqtt_url, MQTTAsync_strerror(rc));
+        goto out;
+    }
+    for (int waited = 0; atomic_load(&c.state) == 0 && waited < timeout_ms + 1000; waited += 10) {
+        sb_sleep_ms(10);
+    }
+    if (atomic_load(&c.state) == 1) {
+        MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+        d.timeout = 1000;
+        MQTTAsync_disconnect(client, &d);
+        err = SB_OK;
+    } else {
+        snprintf(why, why_len, "broker %s: %s", cfg->mqtt_url,
+                 c.why[0] ? c.why : "no answer in time");
+    }
+out:
+    if (client) {
+        MQTTAsync_destroy(&client);
+    }
+    free(uri);
+    return err;
+}

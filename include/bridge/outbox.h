@@ -1,0 +1,72 @@
+/* The outbox: every command from the store to exactly one outcome. It loads unfinished commands
+ * from the store in a bounded window (the queue lives in the store, not in memory), validates
+ * them, paces sends with the token bucket, retries 5xx/429/network errors with backoff and
+ * jitter until ttl or BRIDGE_MAX_AGE, and publishes the outcome on P/sent or P/error (and the
+ * command's Response Topic), marking the command done only when the broker acknowledged it.
+ * Thread: loop, for every function. */
+#ifndef SB_BRIDGE_OUTBOX_H
+#define SB_BRIDGE_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adapters/store.h"
+#include "bridge/config.h"
+#include "bridge/err.h"
+#include "bridge/loop.h"
+
+struct sb_outbox;
+
+/* The two outbound sides, a seam so tests can record what would go out. */
+struct sb_outbox_io {
+    /* Hands a messages:send body to Sinch; the answer comes back through sb_outbox_on_result()
+     * with the same tag. Steals body. */
+    enum sb_err (*send)(void *ctx, uint64_t tag, char *body);
+    /* Publishes at QoS 1; the broker's answer comes back through sb_outbox_on_published().
+     * SB_E_MQTT when not connected. */
+    enum sb_err (*publish)(void *ctx, const char *topic, const char *payload, size_t len,
+                           const void *correlation, size_t correlation_len, uint64_t tag);
+    void *ctx;
+};
+
+/* What Sinch answered to one send (borrowed for the call). */
+struct sb_outbox_result {
+    uint64_t tag;
+    enum sb_err err;      /* SB_OK when an HTTP answer came; see include/adapters/sinch.h */
+    long status;          /* HTTP status */
+    const char *body;     /* may be NULL */
+    size_t body_len;
+    long retry_after_ms;  /* -1 when absent */
+    int requests;         /* HTTP requests made for it (2 after a refresh-and-retry) */
+};
+
+struct sb_outbox_stats {
+    uint64_t received;   /* commands taken from the store for the first time */
+    uint64_t sent;       /* accepted by Sinch */
+    uint64_t failed;     /* ended on P/error */
+    uint64_t retried;    /* retries scheduled */
+    size_t active;       /* commands in memory */
+    size_t in_flight;    /* requests to Sinch under way */
+};
+
+/* cfg, loop, store are borrowed and must outlive the outbox; io is copied. */
+enum sb_err sb_outbox_new(const struct sb_config *cfg, struct sb_loop *loop,
+                          struct sb_store *store, const struct sb_outbox_io *io,
+                          struct sb_outbox **out) SB_MUST_CHECK;
+/* Frees every command in memory (they stay in the store). Accepts NULL. */
+void sb_outbox_free(struct sb_outbox *ob);
+
+/* New commands are in the store: load what the window allows. */
+void sb_outbox_kick(struct sb_outbox *ob);
+void sb_outbox_on_result(struct sb_outbox *ob, const struct sb_outbox_result *res);
+void sb_outbox_on_published(struct sb_outbox *ob, uint64_t tag, bool ok);
+void sb_outbox_on_mqtt(struct sb_outbox *ob, bool up);
+
+/* Stops handing commands to Sinch; calls done(arg) once no request is in flight (at once when
+ * none is). What is not finished stays in the store for the next start. */
+void sb_outbox_drain(struct sb_outbox *ob, sb_loop_fn done, void *arg);
+
+void sb_outbox_stats(const struct sb_outbox *ob, struct sb_outbox_stats *out);
+
+#endif
