@@ -56,8 +56,7 @@ static void kick(void *arg)
 static void request_kick(struct app *app)
 {
     /* One kick per loop turn is enough: it loads every row committed before it runs. */
-    if (!atomic_exchange(&app->kick_pending, true) &&
-        sb_loop_post(app->loop, kick, app) != SB_OK) {
+    if (!atomic_exchange(&app->kick_pending, true) && sb_loop_post(app->loop, kick, app) != SB_OK) {
         atomic_store(&app->kick_pending, false);
     }
 }
@@ -309,11 +308,11 @@ static char *bridge_info(const struct sb_config *cfg)
     for (size_t i = 0; i < cfg->n_contacts; i++) {
         json_array_append_new(contacts, json_string(cfg->contacts[i].alias));
     }
-    json_t *info = json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:[s],s:s,s:o}", "api_version", 1,
-                             "version", SB_VERSION, "started_at", started, "region", cfg->region,
-                             "project_id", cfg->project_id, "app_id", cfg->app_id, "channels",
-                             cfg->default_channel, "topic_prefix", cfg->topic_prefix, "contacts",
-                             contacts);
+    json_t *info =
+        json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:[s],s:s,s:o}", "api_version", 1, "version",
+                  SB_VERSION, "started_at", started, "region", cfg->region, "project_id",
+                  cfg->project_id, "app_id", cfg->app_id, "channels", cfg->default_channel,
+                  "topic_prefix", cfg->topic_prefix, "contacts", contacts);
     text = info ? json_dumps(info, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(info);
     return text;
@@ -399,8 +398,7 @@ static int run(struct app *app)
     }
     sb_log(SB_LOG_NOTICE, "bridge",
            "sinch-bridge %s: project %s, app %s, region %s, Sinch at %s, topics under %s/",
-           SB_VERSION, cfg->project_id, cfg->app_id, cfg->region, cfg->api_url,
-           cfg->topic_prefix);
+           SB_VERSION, cfg->project_id, cfg->app_id, cfg->region, cfg->api_url, cfg->topic_prefix);
     if (sb_mqtt_start(app->mqtt) != SB_OK) {
         goto out_signals;
     }

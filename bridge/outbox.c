@@ -17,11 +17,11 @@
 #include "bridge/outcome.h"
 #include "bridge/ratelimit.h"
 
-#define WINDOW          2048 /* commands in memory at most; the rest wait in the store */
-#define LOAD_BATCH      256  /* load again once this many places are free */
-#define RETRY_BASE_MS   500
-#define REPUBLISH_MS    1000
-#define HOUR_MS         (3600 * 1000LL)
+#define WINDOW        2048 /* commands in memory at most; the rest wait in the store */
+#define LOAD_BATCH    256  /* load again once this many places are free */
+#define RETRY_BASE_MS 500
+#define REPUBLISH_MS  1000
+#define HOUR_MS       (3600 * 1000LL)
 
 enum job_state {
     JOB_READY,
@@ -47,8 +47,8 @@ struct job {
     int attempts;     /* HTTP requests to messages:send so far */
     unsigned retries; /* backoff exponent */
     int64_t handed_ms;
-    long last_status;        /* of the last answer, for the `expired` outcome */
-    struct sb_timer *timer;  /* retry wait */
+    long last_status;       /* of the last answer, for the `expired` outcome */
+    struct sb_timer *timer; /* retry wait */
     char *outcome_topic;
     char *outcome;
     int pubs_pending;
@@ -83,9 +83,9 @@ struct sb_outbox {
     /* Requests handed to the Sinch client at once: enough to keep every connection busy, and
      * no more, since each one is a possible duplicate if the bridge dies (facts 11.1). */
     size_t max_in_flight;
-    int64_t last_loaded; /* seq of the last row loaded */
-    size_t loaded;       /* rows seen by the current load */
-    bool more;           /* the store may hold unloaded rows */
+    int64_t last_loaded;     /* seq of the last row loaded */
+    size_t loaded;           /* rows seen by the current load */
+    bool more;               /* the store may hold unloaded rows */
     struct fifo loaded_jobs; /* rows just loaded, to admit once the store is free again */
     struct fifo ready;
     struct fifo wait_mqtt;
@@ -249,8 +249,8 @@ static void fail(struct job *j, const char *code, const char *message, long http
         .payload_len = payload_len,
     };
     ob->stats.failed++;
-    sb_log(SB_LOG_INFO, "outbox", "cmd %s failed: %s: %s (attempts %d)",
-           e.id ? e.id : "(no id)", code, message, j->attempts);
+    sb_log(SB_LOG_INFO, "outbox", "cmd %s failed: %s: %s (attempts %d)", e.id ? e.id : "(no id)",
+           code, message, j->attempts);
     finish(j, ob->error_topic, sb_outcome_error_json(&e), NULL, code);
 }
 
@@ -445,8 +445,8 @@ static void admit(struct sb_outbox *ob, struct job *j)
              row->payload_len);
         goto out;
     }
-    if (sb_command_parse(ob->cfg, recipient, row->payload, row->payload_len, row->gen_id,
-                         &j->cmd, &cerr) != SB_OK) {
+    if (sb_command_parse(ob->cfg, recipient, row->payload, row->payload_len, row->gen_id, &j->cmd,
+                         &cerr) != SB_OK) {
         fail(j, cerr.code, cerr.message, 0, NULL, row->topic, row->payload, row->payload_len);
         goto out;
     }
@@ -460,14 +460,13 @@ static void admit(struct sb_outbox *ob, struct job *j)
         sb_store_dedupe_claim(ob->store, j->cmd.dedupe_key, j->seq, now,
                               (int64_t)j->cmd.dedupe_window * 1000, &duplicate) != SB_OK) {
         /* The store is failing: keep the command for a later start rather than guess. */
-        sb_log(SB_LOG_ERROR, "outbox", "cmd %s: dedupe lookup failed; left for later",
-               j->cmd.id);
+        sb_log(SB_LOG_ERROR, "outbox", "cmd %s: dedupe lookup failed; left for later", j->cmd.id);
         job_free(j);
         goto out;
     }
     if (duplicate) {
-        snprintf(why, sizeof(why), "dedupe_key \"%.256s\" was used within %ld s",
-                 j->cmd.dedupe_key, j->cmd.dedupe_window);
+        snprintf(why, sizeof(why), "dedupe_key \"%.256s\" was used within %ld s", j->cmd.dedupe_key,
+                 j->cmd.dedupe_window);
         fail(j, "duplicate", why, 0, NULL, NULL, NULL, 0);
         goto out;
     }
@@ -543,8 +542,7 @@ static void maybe_load(struct sb_outbox *ob)
         admit(ob, j);
     }
     if (err != SB_OK) {
-        sb_log(SB_LOG_ERROR, "outbox", "cannot load commands from the store: %s",
-               sb_strerror(err));
+        sb_log(SB_LOG_ERROR, "outbox", "cannot load commands from the store: %s", sb_strerror(err));
         return;
     }
     /* A full batch: there may be more. Fewer: none now; a new command kicks us again (the
@@ -597,8 +595,8 @@ static void send_job(struct sb_outbox *ob, struct job *j, int64_t now)
         ttl_left = (long)((j->received_ms + (int64_t)j->cmd.ttl * 1000 - now + 999) / 1000);
     }
     if (sb_sinch_json_send(&j->cmd, ob->cfg->app_id, ttl_left, false, &body) != SB_OK) {
-        fail(j, "invalid_command", "the command could not be turned into a Sinch request", 0,
-             NULL, NULL, NULL, 0);
+        fail(j, "invalid_command", "the command could not be turned into a Sinch request", 0, NULL,
+             NULL, NULL, 0);
         return;
     }
     j->attempts++;
@@ -663,7 +661,8 @@ void sb_outbox_on_result(struct sb_outbox *ob, const struct sb_outbox_result *re
     if (res->err == SB_OK && status >= 200 && status < 300) {
         accepted(j, res);
     } else if (res->err == SB_OK && status == 429) {
-        sb_bucket_slow(&ob->bucket, sb_mono_ms(), res->retry_after_ms > 0 ? res->retry_after_ms : 0);
+        sb_bucket_slow(&ob->bucket, sb_mono_ms(),
+                       res->retry_after_ms > 0 ? res->retry_after_ms : 0);
         retry(j, res->retry_after_ms);
     } else if (res->err == SB_OK && (status == 408 || status >= 500)) {
         retry(j, res->retry_after_ms);
@@ -736,9 +735,8 @@ void sb_outbox_stats(const struct sb_outbox *ob, struct sb_outbox_stats *out)
     out->in_flight = ob->in_flight;
 }
 
-enum sb_err sb_outbox_new(const struct sb_config *cfg, struct sb_loop *loop,
-                          struct sb_store *store, const struct sb_outbox_io *io,
-                          struct sb_outbox **out)
+enum sb_err sb_outbox_new(const struct sb_config *cfg, struct sb_loop *loop, struct sb_store *store,
+                          const struct sb_outbox_io *io, struct sb_outbox **out)
 {
     struct sb_outbox *ob = calloc(1, sizeof(*ob));
 

@@ -10,11 +10,11 @@
 #include <string.h>
 #include "bridge/log.h"
 
-#define SESSION_EXPIRY_S   (7 * 24 * 3600) /* PRODUCT.md: the session outlives a week's outage */
-#define KEEPALIVE_S        30
-#define MAX_BUFFERED       (1 << 20) /* paho counts queued publishes even while connected */
-#define RETRY_FIRST_MS     2000
-#define TOPIC_MAX          512
+#define SESSION_EXPIRY_S (7 * 24 * 3600) /* PRODUCT.md: the session outlives a week's outage */
+#define KEEPALIVE_S      30
+#define MAX_BUFFERED     (1 << 20) /* paho counts queued publishes even while connected */
+#define RETRY_FIRST_MS   2000
+#define TOPIC_MAX        512
 
 struct sb_mqtt {
     const struct sb_config *cfg;
@@ -30,7 +30,7 @@ struct sb_mqtt {
     atomic_bool up;
     atomic_bool ever_connected; /* after the first connection paho reconnects by itself */
     atomic_bool stopping;
-    struct sb_timer *retry;       /* first connection attempts, until paho's reconnect takes over */
+    struct sb_timer *retry; /* first connection attempts, until paho's reconnect takes over */
 };
 
 static bool v5(const struct sb_mqtt *m)
@@ -172,8 +172,8 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
     msg.payload = pm->payload;
     msg.len = (size_t)pm->payloadlen;
     if (v5(m)) {
-        MQTTProperty *p = MQTTProperties_getProperty(&pm->properties,
-                                                     MQTTPROPERTY_CODE_RESPONSE_TOPIC);
+        MQTTProperty *p =
+            MQTTProperties_getProperty(&pm->properties, MQTTPROPERTY_CODE_RESPONSE_TOPIC);
         if (p && p->value.data.len > 0) {
             response_topic = strndup(p->value.data.data, (size_t)p->value.data.len);
             msg.response_topic = response_topic;
@@ -242,8 +242,8 @@ static void on_connect_failed_common(struct sb_mqtt *m, const char *why)
         sb_log(SB_LOG_DEBUG, "mqtt", "reconnect to %s failed: %s", m->cfg->mqtt_url, why);
         return;
     }
-    sb_log(SB_LOG_WARN, "mqtt", "cannot connect to %s: %s; retrying in %d s", m->cfg->mqtt_url,
-           why, RETRY_FIRST_MS / 1000);
+    sb_log(SB_LOG_WARN, "mqtt", "cannot connect to %s: %s; retrying in %d s", m->cfg->mqtt_url, why,
+           RETRY_FIRST_MS / 1000);
     /* A paho thread: the timer belongs to the loop. */
     if (!atomic_load(&m->stopping) && sb_loop_post(m->loop, connect_now, m) != SB_OK) {
         sb_log(SB_LOG_ERROR, "mqtt", "cannot schedule a reconnection");
@@ -253,8 +253,8 @@ static void on_connect_failed_common(struct sb_mqtt *m, const char *why)
 static void on_connect_failed(void *context, MQTTAsync_failureData *data)
 {
     on_connect_failed_common(context, data && data->message ? data->message
-                                      : data ? MQTTAsync_strerror(data->code)
-                                             : "?");
+                                      : data                ? MQTTAsync_strerror(data->code)
+                                                            : "?");
 }
 
 static void on_connect_failed5(void *context, MQTTAsync_failureData5 *data)
@@ -535,8 +535,8 @@ static void check_failed5(void *context, MQTTAsync_failureData5 *data)
     struct check *c = context;
     snprintf(c->why, sizeof(c->why), "%s",
              data && data->message ? data->message
-             : data               ? MQTTReasonCode_toString(data->reasonCode)
-                                  : "?");
+             : data                ? MQTTReasonCode_toString(data->reasonCode)
+                                   : "?");
     atomic_store(&c->state, -1);
 }
 

@@ -20,7 +20,7 @@ struct sb_mqtt;
 
 /* An arrived message; every pointer is borrowed for the duration of the handler call. */
 struct sb_mqtt_message {
-    const char *topic;          /* NUL-terminated */
+    const char *topic; /* NUL-terminated */
     const void *payload;
     size_t len;
     const char *response_topic; /* MQTT 5 Response Topic, or NULL */

@@ -17,19 +17,19 @@
 struct sb_sinch;
 
 struct sb_sinch_result {
-    uint64_t tag;          /* the caller's tag from sb_sinch_submit() */
-    enum sb_err err;       /* SB_OK when an HTTP answer came, whatever its status;
-                            * SB_E_NET / SB_E_TIMEOUT when none came;
-                            * SB_E_AUTH when no token could be had (token endpoint said 4xx);
-                            * SB_E_RATE / SB_E_SERVER / SB_E_NET when the token endpoint kept
-                            * failing that way */
-    long status;           /* HTTP status of the last request, 0 when none */
-    char *body;            /* the answer's body, NUL-terminated (owned by the result), or NULL */
+    uint64_t tag;    /* the caller's tag from sb_sinch_submit() */
+    enum sb_err err; /* SB_OK when an HTTP answer came, whatever its status;
+                      * SB_E_NET / SB_E_TIMEOUT when none came;
+                      * SB_E_AUTH when no token could be had (token endpoint said 4xx);
+                      * SB_E_RATE / SB_E_SERVER / SB_E_NET when the token endpoint kept
+                      * failing that way */
+    long status;     /* HTTP status of the last request, 0 when none */
+    char *body;      /* the answer's body, NUL-terminated (owned by the result), or NULL */
     size_t body_len;
-    long retry_after_ms;   /* Retry-After of the answer (seconds or HTTP-date), -1 when absent */
-    int requests;          /* requests made to the API for this job: 2 after a refresh-and-retry */
-    double seconds;        /* duration of the last request */
-    bool maybe_sent;       /* false when the request surely never reached Sinch (connect failed) */
+    long retry_after_ms; /* Retry-After of the answer (seconds or HTTP-date), -1 when absent */
+    int requests;        /* requests made to the API for this job: 2 after a refresh-and-retry */
+    double seconds;      /* duration of the last request */
+    bool maybe_sent;     /* false when the request surely never reached Sinch (connect failed) */
 };
 
 /* Thread: the Sinch thread. Takes ownership of `res` (free with sb_sinch_result_free()). Must
@@ -44,8 +44,8 @@ enum sb_err sb_sinch_new(const struct sb_config *cfg, sb_sinch_done_fn done, voi
  * "/v1/projects/p/messages:send"), `body` JSON or NULL; takes ownership of body (free()).
  * Thread: any. Every submitted job ends in exactly one call of `done`, except when the client
  * is freed first. */
-enum sb_err sb_sinch_submit(struct sb_sinch *s, uint64_t tag, const char *method,
-                            const char *path, char *body) SB_MUST_CHECK;
+enum sb_err sb_sinch_submit(struct sb_sinch *s, uint64_t tag, const char *method, const char *path,
+                            char *body) SB_MUST_CHECK;
 
 /* Stops the thread and frees; jobs not finished are dropped without a callback (they live in
  * the store and resume after a restart). Accepts NULL. Thread: not the Sinch thread. */
@@ -55,9 +55,9 @@ void sb_sinch_result_free(struct sb_sinch_result *res);
 
 /* What health and metrics report. Thread: any. */
 struct sb_sinch_stats {
-    bool token_valid;    /* OAuth: a token is cached and not within 60 s of expiry */
-    long last_status;    /* status of the last API answer, 0 before any */
-    uint64_t requests;   /* API requests made */
+    bool token_valid;  /* OAuth: a token is cached and not within 60 s of expiry */
+    long last_status;  /* status of the last API answer, 0 before any */
+    uint64_t requests; /* API requests made */
     uint64_t token_fetches;
 };
 void sb_sinch_stats(struct sb_sinch *s, struct sb_sinch_stats *out);

@@ -26,20 +26,20 @@ enum sb_store_state {
 /* One command row. In put_command the caller fills the inputs; rows handed to a load callback
  * are borrowed: valid during the call only. */
 struct sb_store_command {
-    int64_t seq;                 /* row id, assigned by put_command; the order of arrival */
-    int64_t received_ms;         /* wall clock, ms since the epoch */
-    const char *topic;           /* the MQTT topic it came on */
-    const char *payload;         /* the payload bytes, not NUL-terminated */
+    int64_t seq;         /* row id, assigned by put_command; the order of arrival */
+    int64_t received_ms; /* wall clock, ms since the epoch */
+    const char *topic;   /* the MQTT topic it came on */
+    const char *payload; /* the payload bytes, not NUL-terminated */
     size_t payload_len;
-    const char *response_topic;  /* MQTT 5 Response Topic, or NULL */
-    const void *correlation;     /* MQTT 5 Correlation Data, or NULL */
+    const char *response_topic; /* MQTT 5 Response Topic, or NULL */
+    const void *correlation;    /* MQTT 5 Correlation Data, or NULL */
     size_t correlation_len;
-    const char *gen_id;          /* the id to use when the payload has none (a UUID) */
+    const char *gen_id; /* the id to use when the payload has none (a UUID) */
     /* Filled on load only: */
     enum sb_store_state state;
-    int attempts;                /* HTTP requests made so far */
-    const char *outcome_topic;   /* state OUTCOME: where the outcome goes */
-    const char *outcome;         /* state OUTCOME: the outcome payload (JSON text) */
+    int attempts;              /* HTTP requests made so far */
+    const char *outcome_topic; /* state OUTCOME: where the outcome goes */
+    const char *outcome;       /* state OUTCOME: the outcome payload (JSON text) */
 };
 
 /* Opens (creating when needed) <dir>/sinch-bridge.db, migrating the schema. `dir` is created
@@ -85,8 +85,8 @@ size_t sb_store_staged(const struct sb_store *st);
 /* "Send once until cleared": claims `key` for the command `seq` until now + window. Sets
  * *duplicate when another command holds an unexpired claim on the key; a claim already held by
  * the same seq (a restart re-processing it) is not a duplicate. Commits at once. Thread: loop. */
-enum sb_err sb_store_dedupe_claim(struct sb_store *st, const char *key, int64_t seq,
-                                  int64_t now_ms, int64_t window_ms, bool *duplicate) SB_MUST_CHECK;
+enum sb_err sb_store_dedupe_claim(struct sb_store *st, const char *key, int64_t seq, int64_t now_ms,
+                                  int64_t window_ms, bool *duplicate) SB_MUST_CHECK;
 
 /* Deletes DONE rows finished before `before_ms` and expired dedupe claims. Thread: loop. */
 enum sb_err sb_store_prune(struct sb_store *st, int64_t before_ms) SB_MUST_CHECK;

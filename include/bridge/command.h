@@ -25,21 +25,21 @@ enum sb_content_kind {
 
 struct sb_command {
     char id[SB_COMMAND_ID_MAX + 1]; /* the command's id, or the generated one; "" when unknown */
-    char *to;                 /* E.164 with '+'; NULL when contact_id is used */
-    char *contact_id;         /* Sinch contact id, or NULL */
-    char *alias;              /* the alias the command named (topic or "to"), or NULL */
-    json_t *channels;         /* array of upper-case channel names, at least one */
+    char *to;                       /* E.164 with '+'; NULL when contact_id is used */
+    char *contact_id;               /* Sinch contact id, or NULL */
+    char *alias;                    /* the alias the command named (topic or "to"), or NULL */
+    json_t *channels;               /* array of upper-case channel names, at least one */
     enum sb_content_kind kind;
-    json_t *content;          /* the content field's value (new reference owned here) */
+    json_t *content;           /* the content field's value (new reference owned here) */
     json_t *fallback_template; /* a template object like content of SB_CONTENT_TEMPLATE, or NULL */
-    long ttl;                 /* seconds, 0 when not given */
-    char *metadata;           /* or NULL */
-    char *dedupe_key;         /* or NULL */
-    long dedupe_window;       /* seconds; 3600 when a key is given without a window */
+    long ttl;                  /* seconds, 0 when not given */
+    char *metadata;            /* or NULL */
+    char *dedupe_key;          /* or NULL */
+    long dedupe_window;        /* seconds; 3600 when a key is given without a window */
 };
 
 struct sb_command_error {
-    const char *code;  /* PRODUCT.md's code: "invalid_command", "invalid_recipient", "not_allowed" */
+    const char *code; /* PRODUCT.md's code: "invalid_command", "invalid_recipient", "not_allowed" */
     char message[256]; /* for humans: names the field and what is wrong */
 };
 
@@ -49,7 +49,8 @@ struct sb_command_error {
  * On success returns SB_OK and fills *out (release with sb_command_clear()).
  * On failure returns SB_E_INVAL, fills *err, and leaves in *out what was learnt before the
  * failure: out->id is "" when the payload could not be parsed as a command at all, else the
- * command's (or the generated) id; out->to when it was valid. Call sb_command_clear() either way. */
+ * command's (or the generated) id; out->to when it was valid. Call sb_command_clear() either way.
+ */
 enum sb_err sb_command_parse(const struct sb_config *cfg, const char *recipient,
                              const char *payload, size_t len, const char *gen_id,
                              struct sb_command *out, struct sb_command_error *err) SB_MUST_CHECK;

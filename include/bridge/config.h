@@ -23,18 +23,20 @@ struct sb_contact {
 
 struct sb_config {
     /* Sinch */
-    char *project_id;      /* SINCH_PROJECT_ID, required */
-    char *app_id;          /* SINCH_APP_ID, required */
-    char *key_id;          /* SINCH_KEY_ID */
-    char *key_secret;      /* SINCH_KEY_SECRET, secret */
-    char *region;          /* SINCH_REGION: "us", "eu" or "br" */
+    char *project_id;       /* SINCH_PROJECT_ID, required */
+    char *app_id;           /* SINCH_APP_ID, required */
+    char *key_id;           /* SINCH_KEY_ID */
+    char *key_secret;       /* SINCH_KEY_SECRET, secret */
+    char *region;           /* SINCH_REGION: "us", "eu" or "br" */
     enum sb_auth_mode auth; /* SINCH_AUTH */
-    char *api_url;         /* SINCH_API_URL, or https://<region>.conversation.api.sinch.com; no trailing '/' */
+    char *api_url; /* SINCH_API_URL, or https://<region>.conversation.api.sinch.com; no trailing '/'
+                    */
     char *auth_url;        /* SINCH_AUTH_URL, or https://auth.sinch.com/oauth2/token */
     char *webhook_secret;  /* SINCH_WEBHOOK_SECRET or NULL, secret */
     char *default_channel; /* SINCH_DEFAULT_CHANNEL, upper-case */
-    long sinch_timeout;    /* BRIDGE_SINCH_TIMEOUT: seconds for one HTTP request (ours; default 30) */
-    long sinch_connections; /* BRIDGE_SINCH_CONNECTIONS: most parallel connections (ours; default 16) */
+    long sinch_timeout; /* BRIDGE_SINCH_TIMEOUT: seconds for one HTTP request (ours; default 30) */
+    long sinch_connections; /* BRIDGE_SINCH_CONNECTIONS: most parallel connections (ours; default
+                               16) */
 
     /* MQTT */
     char *mqtt_url;       /* MQTT_URL: mqtt://, mqtts://, ws://, wss:// */
@@ -47,28 +49,29 @@ struct sb_config {
     int mqtt_version;     /* MQTT_VERSION: 5, or 4 for "3.1.1" */
 
     /* Bridge */
-    char *topic_prefix;     /* BRIDGE_TOPIC_PREFIX, no trailing '/', no wildcard */
-    char *share_group;      /* BRIDGE_SHARE_GROUP or NULL */
-    char *listen_host;      /* host part of BRIDGE_LISTEN */
-    int listen_port;        /* port part of BRIDGE_LISTEN */
-    char *webhook_path;     /* BRIDGE_WEBHOOK_PATH, starts with '/' */
-    long webhook_max_skew;  /* BRIDGE_WEBHOOK_MAX_SKEW, seconds */
-    bool webhook_insecure;  /* BRIDGE_WEBHOOK_INSECURE */
-    char *public_url;       /* BRIDGE_PUBLIC_URL or NULL */
-    bool register_webhook;  /* BRIDGE_REGISTER_WEBHOOK */
-    char *data_dir;         /* BRIDGE_DATA_DIR */
-    double rate_limit;      /* BRIDGE_RATE_LIMIT, sends per second; 0 means unlimited */
-    long max_age;           /* BRIDGE_MAX_AGE, seconds */
-    long retry_max_delay;   /* BRIDGE_RETRY_MAX_DELAY: cap of one backoff, seconds (ours; default 60) */
-    char **allow_to;        /* BRIDGE_ALLOW_TO entries: "+4670*" (prefix) or "+46701234567" */
-    size_t n_allow_to;      /* 0: every recipient allowed */
+    char *topic_prefix;    /* BRIDGE_TOPIC_PREFIX, no trailing '/', no wildcard */
+    char *share_group;     /* BRIDGE_SHARE_GROUP or NULL */
+    char *listen_host;     /* host part of BRIDGE_LISTEN */
+    int listen_port;       /* port part of BRIDGE_LISTEN */
+    char *webhook_path;    /* BRIDGE_WEBHOOK_PATH, starts with '/' */
+    long webhook_max_skew; /* BRIDGE_WEBHOOK_MAX_SKEW, seconds */
+    bool webhook_insecure; /* BRIDGE_WEBHOOK_INSECURE */
+    char *public_url;      /* BRIDGE_PUBLIC_URL or NULL */
+    bool register_webhook; /* BRIDGE_REGISTER_WEBHOOK */
+    char *data_dir;        /* BRIDGE_DATA_DIR */
+    double rate_limit;     /* BRIDGE_RATE_LIMIT, sends per second; 0 means unlimited */
+    long max_age;          /* BRIDGE_MAX_AGE, seconds */
+    long retry_max_delay;  /* BRIDGE_RETRY_MAX_DELAY: cap of one backoff, seconds (ours; default 60)
+                            */
+    char **allow_to;       /* BRIDGE_ALLOW_TO entries: "+4670*" (prefix) or "+46701234567" */
+    size_t n_allow_to;     /* 0: every recipient allowed */
     struct sb_contact *contacts; /* BRIDGE_CONTACTS */
     size_t n_contacts;
-    long recipient_limit;   /* BRIDGE_RECIPIENT_LIMIT per hour; 0 means none */
-    bool window_check;      /* BRIDGE_WINDOW_CHECK */
-    long health_interval;   /* BRIDGE_HEALTH_INTERVAL, seconds; 0 off */
-    bool ha_discovery;      /* BRIDGE_HA_DISCOVERY */
-    char *ha_prefix;        /* BRIDGE_HA_PREFIX */
+    long recipient_limit;          /* BRIDGE_RECIPIENT_LIMIT per hour; 0 means none */
+    bool window_check;             /* BRIDGE_WINDOW_CHECK */
+    long health_interval;          /* BRIDGE_HEALTH_INTERVAL, seconds; 0 off */
+    bool ha_discovery;             /* BRIDGE_HA_DISCOVERY */
+    char *ha_prefix;               /* BRIDGE_HA_PREFIX */
     enum sb_log_level log_level;   /* BRIDGE_LOG_LEVEL */
     enum sb_log_format log_format; /* BRIDGE_LOG_FORMAT */
 };

@@ -33,27 +33,26 @@ struct sb_outbox_io {
 /* What Sinch answered to one send (borrowed for the call). */
 struct sb_outbox_result {
     uint64_t tag;
-    enum sb_err err;      /* SB_OK when an HTTP answer came; see include/adapters/sinch.h */
-    long status;          /* HTTP status */
-    const char *body;     /* may be NULL */
+    enum sb_err err;  /* SB_OK when an HTTP answer came; see include/adapters/sinch.h */
+    long status;      /* HTTP status */
+    const char *body; /* may be NULL */
     size_t body_len;
-    long retry_after_ms;  /* -1 when absent */
-    int requests;         /* HTTP requests made for it (2 after a refresh-and-retry) */
+    long retry_after_ms; /* -1 when absent */
+    int requests;        /* HTTP requests made for it (2 after a refresh-and-retry) */
 };
 
 struct sb_outbox_stats {
-    uint64_t received;   /* commands taken from the store for the first time */
-    uint64_t sent;       /* accepted by Sinch */
-    uint64_t failed;     /* ended on P/error */
-    uint64_t retried;    /* retries scheduled */
-    size_t active;       /* commands in memory */
-    size_t in_flight;    /* requests to Sinch under way */
+    uint64_t received; /* commands taken from the store for the first time */
+    uint64_t sent;     /* accepted by Sinch */
+    uint64_t failed;   /* ended on P/error */
+    uint64_t retried;  /* retries scheduled */
+    size_t active;     /* commands in memory */
+    size_t in_flight;  /* requests to Sinch under way */
 };
 
 /* cfg, loop, store are borrowed and must outlive the outbox; io is copied. */
-enum sb_err sb_outbox_new(const struct sb_config *cfg, struct sb_loop *loop,
-                          struct sb_store *store, const struct sb_outbox_io *io,
-                          struct sb_outbox **out) SB_MUST_CHECK;
+enum sb_err sb_outbox_new(const struct sb_config *cfg, struct sb_loop *loop, struct sb_store *store,
+                          const struct sb_outbox_io *io, struct sb_outbox **out) SB_MUST_CHECK;
 /* Frees every command in memory (they stay in the store). Accepts NULL. */
 void sb_outbox_free(struct sb_outbox *ob);
 

@@ -20,17 +20,17 @@ struct sb_outcome_sent {
 };
 
 struct sb_outcome_error {
-    const char *id;          /* NULL when the payload could not be parsed: "id": null */
-    const char *to;          /* or NULL */
-    const char *contact_id;  /* or NULL */
-    const char *alias;       /* or NULL */
-    const char *code;        /* PRODUCT.md's error code */
-    const char *message;     /* for humans */
-    long http_status;        /* 0: not sent */
-    json_t *sinch;           /* Sinch's inner error object (borrowed), or NULL */
+    const char *id;         /* NULL when the payload could not be parsed: "id": null */
+    const char *to;         /* or NULL */
+    const char *contact_id; /* or NULL */
+    const char *alias;      /* or NULL */
+    const char *code;       /* PRODUCT.md's error code */
+    const char *message;    /* for humans */
+    long http_status;       /* 0: not sent */
+    json_t *sinch;          /* Sinch's inner error object (borrowed), or NULL */
     int attempts;
-    const char *topic;       /* with id NULL: the topic it came on */
-    const char *payload;     /* with id NULL: the payload, of which an excerpt is kept */
+    const char *topic;   /* with id NULL: the topic it came on */
+    const char *payload; /* with id NULL: the payload, of which an excerpt is kept */
     size_t payload_len;
 };
 

@@ -33,7 +33,7 @@ static int check_failed;
     } while (0)
 
 #define CHECK_STR(a, b)                                                                            \
-    CHECKF((a) != NULL && (b) != NULL && strcmp((a), (b)) == 0, "\"%s\" != \"%s\"",             \
+    CHECKF((a) != NULL && (b) != NULL && strcmp((a), (b)) == 0, "\"%s\" != \"%s\"",                \
            (a) ? (a) : "(null)", (b) ? (b) : "(null)")
 
 static inline int check_report(void)
