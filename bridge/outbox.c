@@ -400,8 +400,10 @@ static bool recipient_allowed(struct sb_outbox *ob, const char *to, int64_t now)
     while (old < r->n && r->times[old] <= now - HOUR_MS) {
         old++;
     }
-    memmove(r->times, r->times + old, (r->n - old) * sizeof(*r->times));
-    r->n -= old;
+    if (old > 0) {
+        memmove(r->times, r->times + old, (r->n - old) * sizeof(*r->times));
+        r->n -= old;
+    }
     if ((long)r->n >= ob->cfg->recipient_limit) {
         return false;
     }

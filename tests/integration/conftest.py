@@ -178,7 +178,11 @@ class Client:
 
 
 class Bridge:
+    count = 0
+
     def __init__(self, workdir, broker, sim, **env):
+        Bridge.count += 1
+        self.name = "bridge%d" % Bridge.count
         self.workdir = workdir
         self.broker = broker
         self.sim = sim
@@ -208,7 +212,7 @@ class Bridge:
         return env
 
     def start(self, wait_online=True):
-        log_path = os.path.join(self.workdir, "bridge-%d.log" % len(self.logs))
+        log_path = os.path.join(self.workdir, "%s-run%d.log" % (self.name, len(self.logs)))
         self.logs.append(log_path)
         watcher = None
         if wait_online:
