@@ -1,31 +1,24 @@
 /* The configuration: one table row per key (PRODUCT.md's table plus a few of ours), read from an
  * optional dotenv file and the environment, which wins. main.c loads it at start and again on
  * SIGHUP, on the loop thread; the result is immutable, so any thread may read it. --help prints
- * the same table, so the documentation cannot drift from the code. */
+ * the same table, so the documentation cannot drift from the code. The parsers of the values
+ * themselves are in config_values.c. */
 #include "bridge/config.h"
 
 #include <ctype.h>
-#include <errno.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
+#include "bridge/config_values.h"
 #include "bridge/dotenv.h"
 
 #define PROBLEM_MAX    256
-#define SHOW_MAX       40 /* characters of a bad value quoted back in a message */
 #define NAME_MAX_SHOWN 64 /* characters of an unknown key's name quoted back */
 /* Our default client id; MQTT 3.1.1 promises only 23, but brokers allow far more. */
-#define CLIENT_ID_MAX   64
-#define CLIENT_ID_LIMIT 256 /* of a given MQTT_CLIENT_ID */
-#define TOPIC_PART_MAX  128 /* BRIDGE_TOPIC_PREFIX, BRIDGE_HA_PREFIX */
-#define ALIAS_MAX       32
-#define HOST_MAX        253
-#define URL_MAX         2048
+#define CLIENT_ID_MAX 64
 /* Sinch's limit on a webhook target (sinch-conversation-api.md 6.2). */
 #define WEBHOOK_URL_MAX  742
 #define SUGGEST_DISTANCE 3 /* an unknown key this close to a known one is probably a typo */
@@ -76,20 +69,6 @@ _Static_assert(sizeof(enum sb_auth_mode) == sizeof(int), "K_ENUM stores an int")
 _Static_assert(sizeof(enum sb_log_level) == sizeof(int), "K_ENUM stores an int");
 _Static_assert(sizeof(enum sb_log_format) == sizeof(int), "K_ENUM stores an int");
 
-static void say(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *buf, size_t len, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (!buf || len == 0) {
-        return;
-    }
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
-
 static void wipe(void *p, size_t n)
 {
     volatile unsigned char *v = p;
@@ -105,603 +84,6 @@ static void free_string(char *s, bool secret)
         wipe(s, strlen(s));
     }
     free(s);
-}
-
-/* An excerpt of a (non-secret) value fit to quote in a message: at most SHOW_MAX characters,
- * control bytes as '?'. Returns `buf`. */
-static const char *show_n(const char *s, size_t n, char *buf, size_t len)
-{
-    size_t w = 0;
-
-    for (size_t i = 0; i < n && s[i] && w + 4 < len; i++) {
-        if (i == SHOW_MAX) {
-            memcpy(buf + w, "...", 3);
-            w += 3;
-            break;
-        }
-        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
-            buf[w++] = '?';
-        } else {
-            buf[w++] = s[i];
-        }
-    }
-    buf[w] = '\0';
-    return buf;
-}
-
-static const char *show(const char *s, char *buf, size_t len)
-{
-    return show_n(s, strlen(s), buf, len);
-}
-
-static bool has_ctl(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool has_space_or_ctl(const char *s)
-{
-    for (; *s; s++) {
-        if ((unsigned char)*s <= 0x20 || *s == 0x7f) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool all_of(const char *s, size_t n, const char *set)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (!s[i] || !strchr(set, s[i])) {
-            return false;
-        }
-    }
-    return true;
-}
-
-#define DIGITS     "0123456789"
-#define HOST_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-_"
-#define V6_CHARS   "0123456789ABCDEFabcdef:."
-
-static void lower(char *s)
-{
-    for (; *s; s++) {
-        *s = (char)tolower((unsigned char)*s);
-    }
-}
-
-static void upper(char *s)
-{
-    for (; *s; s++) {
-        *s = (char)toupper((unsigned char)*s);
-    }
-}
-
-/* A port: 1 to 5 digits, min..65535. */
-static bool port_ok(const char *s, size_t n, long min, long *out)
-{
-    long port = 0;
-
-    if (n == 0 || n > 5 || !all_of(s, n, DIGITS)) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        port = port * 10 + (s[i] - '0');
-    }
-    *out = port;
-    return port >= min && port <= 65535;
-}
-
-/* ---- string checks ---- */
-
-/* Project and app ids are pasted into request paths, so only URL-safe characters pass. */
-static bool check_id(char *v, char *problem, size_t len)
-{
-    char shown[SHOW_MAX + 8];
-    size_t n = strlen(v);
-
-    if (n > 128 || !all_of(v, n, HOST_CHARS)) {
-        say(problem, len, "\"%s\" may hold only letters, digits, '.', '_' and '-' (at most 128)",
-            show(v, shown, sizeof(shown)));
-        return false;
-    }
-    return true;
-}
-
-/* The key id is the user name of HTTP basic auth, which cannot hold ':'. */
-static bool check_key_id(char *v, char *problem, size_t len)
-{
-    if (strchr(v, ':') || has_ctl(v) || strlen(v) > 256) {
-        say(problem, len, "must not contain ':' or control characters (at most 256 characters)");
-        return false;
-    }
-    return true;
-}
-
-static bool check_region(char *v, char *problem, size_t len)
-{
-    char shown[SHOW_MAX + 8];
-
-    lower(v);
-    if (strcmp(v, "us") != 0 && strcmp(v, "eu") != 0 && strcmp(v, "br") != 0) {
-        say(problem, len, "\"%s\" is not one of us, eu, br", show(v, shown, sizeof(shown)));
-        return false;
-    }
-    return true;
-}
-
-static bool check_channel(char *v, char *problem, size_t len)
-{
-    char shown[SHOW_MAX + 8];
-    size_t n = strlen(v);
-
-    upper(v);
-    if (n > 32 || !all_of(v, n, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_")) {
-        say(problem, len, "\"%s\" is not a channel name (letters and '_', like WHATSAPP or SMS)",
-            show(v, shown, sizeof(shown)));
-        return false;
-    }
-    return true;
-}
-
-struct url {
-    size_t scheme; /* index into the allowed schemes */
-    char *rest;    /* from the first '/', '?' or '#' after host[:port]; "" when none */
-};
-
-/* Splits scheme://host[:port]rest, lower-casing the scheme in place. `schemes` ends with NULL.
- * Credentials in the URL are refused, and the URL is never quoted back: it might hold some. */
-static bool url_split(char *v, const char *const *schemes, struct url *u, char *problem, size_t len)
-{
-    char *sep = strstr(v, "://");
-    char *auth;
-    char *end;
-    char *host_end;
-    char list[64] = "";
-    long port;
-
-    if (has_space_or_ctl(v)) {
-        say(problem, len, "must not contain spaces or control characters");
-        return false;
-    }
-    if (strlen(v) > URL_MAX) {
-        say(problem, len, "is longer than %d characters", URL_MAX);
-        return false;
-    }
-    if (!sep) {
-        say(problem, len, "is not a URL (scheme://host[:port])");
-        return false;
-    }
-    for (char *p = v; p < sep; p++) {
-        *p = (char)tolower((unsigned char)*p);
-    }
-    for (u->scheme = 0; schemes[u->scheme]; u->scheme++) {
-        const char *s = schemes[u->scheme];
-        if (strlen(s) == (size_t)(sep - v) && strncmp(v, s, (size_t)(sep - v)) == 0) {
-            break;
-        }
-    }
-    if (!schemes[u->scheme]) {
-        for (size_t i = 0; schemes[i]; i++) {
-            size_t used = strlen(list);
-            const char *sep_i = i == 0 ? "" : schemes[i + 1] ? ", " : " or ";
-            snprintf(list + used, sizeof(list) - used, "%s%s://", sep_i, schemes[i]);
-        }
-        say(problem, len, "must start with %s", list);
-        return false;
-    }
-    auth = sep + 3;
-    end = auth + strcspn(auth, "/?#");
-    if (memchr(auth, '@', (size_t)(end - auth))) {
-        say(problem, len, "must not carry credentials (user:password@)");
-        return false;
-    }
-    if (*auth == '[') {
-        host_end = memchr(auth, ']', (size_t)(end - auth));
-        if (!host_end || host_end == auth + 1 ||
-            !all_of(auth + 1, (size_t)(host_end - auth - 1), V6_CHARS)) {
-            say(problem, len, "has an invalid IPv6 host (the form is [::1])");
-            return false;
-        }
-        host_end++;
-    } else {
-        host_end = auth + strcspn(auth, ":/?#");
-        if (host_end == auth) {
-            say(problem, len, "has no host");
-            return false;
-        }
-        if ((size_t)(host_end - auth) > HOST_MAX ||
-            !all_of(auth, (size_t)(host_end - auth), HOST_CHARS)) {
-            say(problem, len, "has an invalid host");
-            return false;
-        }
-    }
-    if (host_end < end &&
-        (*host_end != ':' || !port_ok(host_end + 1, (size_t)(end - host_end - 1), 1, &port))) {
-        say(problem, len, "has an invalid port (1 to 65535)");
-        return false;
-    }
-    u->rest = end;
-    return true;
-}
-
-static const char *const http_schemes[] = {"http", "https", NULL};
-static const char *const mqtt_schemes[] = {"mqtt", "mqtts", "ws", "wss", NULL};
-
-/* Strips trailing '/' from `rest`; returns false when something else is left (a path). */
-static bool strip_slashes(char *rest)
-{
-    if (!all_of(rest, strlen(rest), "/")) {
-        return false;
-    }
-    *rest = '\0';
-    return true;
-}
-
-/* SINCH_API_URL is a base: PRODUCT.md "URLs" (paths are appended). */
-static bool check_api_url(char *v, char *problem, size_t len)
-{
-    struct url u;
-
-    if (!url_split(v, http_schemes, &u, problem, len)) {
-        return false;
-    }
-    if (!strip_slashes(u.rest)) {
-        say(problem, len, "must be scheme://host[:port] with no path (paths are appended)");
-        return false;
-    }
-    return true;
-}
-
-/* SINCH_AUTH_URL is the whole token URL. */
-static bool check_http_url(char *v, char *problem, size_t len)
-{
-    struct url u;
-
-    return url_split(v, http_schemes, &u, problem, len);
-}
-
-/* BRIDGE_PUBLIC_URL is a base that BRIDGE_WEBHOOK_PATH is appended to; it may have a path of
- * its own (a reverse proxy's prefix), but no query or fragment. */
-static bool check_public_url(char *v, char *problem, size_t len)
-{
-    struct url u;
-    size_t n;
-
-    if (!url_split(v, http_schemes, &u, problem, len)) {
-        return false;
-    }
-    if (strpbrk(u.rest, "?#")) {
-        say(problem, len, "must not have a query or fragment (BRIDGE_WEBHOOK_PATH is appended)");
-        return false;
-    }
-    n = strlen(v);
-    while (n > 0 && v[n - 1] == '/') {
-        v[--n] = '\0';
-    }
-    return true;
-}
-
-/* paho takes a path only on websockets (brokers such as EMQX serve MQTT at ws://host/mqtt). */
-static bool check_mqtt_url(char *v, char *problem, size_t len)
-{
-    struct url u;
-
-    if (!url_split(v, mqtt_schemes, &u, problem, len)) {
-        return false;
-    }
-    if (strncmp(mqtt_schemes[u.scheme], "ws", 2) != 0 && !strip_slashes(u.rest)) {
-        say(problem, len, "must be mqtt[s]://host[:port]: only ws:// and wss:// take a path");
-        return false;
-    }
-    return true;
-}
-
-static bool check_client_id(char *v, char *problem, size_t len)
-{
-    if (strlen(v) > CLIENT_ID_LIMIT || has_ctl(v)) {
-        say(problem, len, "must be at most %d characters, without control characters",
-            CLIENT_ID_LIMIT);
-        return false;
-    }
-    return true;
-}
-
-/* The first levels of topics: BRIDGE_TOPIC_PREFIX and BRIDGE_HA_PREFIX. */
-static bool check_topic_part(char *v, char *problem, size_t len)
-{
-    char shown[SHOW_MAX + 8];
-    size_t n = strlen(v);
-
-    if (n > TOPIC_PART_MAX) {
-        say(problem, len, "is longer than %d characters", TOPIC_PART_MAX);
-    } else if (strpbrk(v, "+#")) {
-        say(problem, len, "\"%s\" must not contain the MQTT wildcards '+' or '#'",
-            show(v, shown, sizeof(shown)));
-    } else if (has_ctl(v)) {
-        say(problem, len, "must not contain control characters");
-    } else if (v[0] == '/' || v[n - 1] == '/') {
-        say(problem, len, "\"%s\" must not start or end with '/'", show(v, shown, sizeof(shown)));
-    } else if (v[0] == '$') {
-        /* Brokers keep $-topics for themselves ($SYS, $share), and '#' does not match them. */
-        say(problem, len, "\"%s\" must not start with '$'", show(v, shown, sizeof(shown)));
-    } else {
-        return true;
-    }
-    return false;
-}
-
-static bool check_share_group(char *v, char *problem, size_t len)
-{
-    char shown[SHOW_MAX + 8];
-
-    if (strpbrk(v, "/+#") || has_ctl(v) || strlen(v) > 64) {
-        say(problem, len,
-            "\"%s\" must not contain '/', '+', '#' or control characters (at most 64)",
-            show(v, shown, sizeof(shown)));
-        return false;
-    }
-    return true;
-}
-
-static bool check_path(char *v, char *problem, size_t len)
-{
-    char shown[SHOW_MAX + 8];
-
-    if (v[0] != '/' || has_space_or_ctl(v) || strpbrk(v, "?#") || strlen(v) > 256) {
-        say(problem, len, "\"%s\" must be a path starting with '/', without spaces, '?' or '#'",
-            show(v, shown, sizeof(shown)));
-        return false;
-    }
-    return true;
-}
-
-/* ---- special parsers ---- */
-
-/* host:port, [IPv6]:port; port 0 asks for any free port. */
-static enum sb_err parse_listen(struct sb_config *cfg, const char *v, char *problem, size_t len)
-{
-    const char *host = v;
-    size_t host_len;
-    const char *colon;
-    long port;
-
-    if (v[0] == '[') {
-        const char *close = strchr(v, ']');
-        if (!close || close[1] != ':' || close == v + 1 ||
-            !all_of(v + 1, (size_t)(close - v - 1), V6_CHARS)) {
-            say(problem, len, "must be host:port or [IPv6]:port");
-            return SB_E_CONFIG;
-        }
-        host = v + 1;
-        host_len = (size_t)(close - host);
-        colon = close + 1;
-    } else {
-        colon = strrchr(v, ':');
-        if (!colon || colon == v) {
-            say(problem, len, "must be host:port or [IPv6]:port");
-            return SB_E_CONFIG;
-        }
-        if (memchr(v, ':', (size_t)(colon - v))) {
-            say(problem, len, "an IPv6 address goes in brackets: [::1]:8080");
-            return SB_E_CONFIG;
-        }
-        host_len = (size_t)(colon - v);
-        if (host_len > HOST_MAX || !all_of(v, host_len, HOST_CHARS)) {
-            say(problem, len, "has an invalid host");
-            return SB_E_CONFIG;
-        }
-    }
-    if (!port_ok(colon + 1, strlen(colon + 1), 0, &port)) {
-        say(problem, len, "has an invalid port (0 to 65535; 0 picks a free one)");
-        return SB_E_CONFIG;
-    }
-    free(cfg->listen_host);
-    cfg->listen_host = strndup(host, host_len);
-    if (!cfg->listen_host) {
-        return SB_E_NOMEM;
-    }
-    cfg->listen_port = (int)port;
-    return SB_OK;
-}
-
-/* Takes the next comma-separated item of *p, trimmed of blanks. Returns false at the end. */
-static bool next_item(const char **p, const char **item, size_t *item_len)
-{
-    const char *s = *p;
-    const char *end;
-
-    if (!s) {
-        return false;
-    }
-    end = strchr(s, ',');
-    *p = end ? end + 1 : NULL;
-    if (!end) {
-        end = s + strlen(s);
-    }
-    while (s < end && isblank((unsigned char)*s)) {
-        s++;
-    }
-    while (end > s && isblank((unsigned char)end[-1])) {
-        end--;
-    }
-    *item = s;
-    *item_len = (size_t)(end - s);
-    return true;
-}
-
-static size_t count_items(const char *s)
-{
-    size_t n = 1;
-
-    for (; *s; s++) {
-        n += *s == ',';
-    }
-    return n;
-}
-
-/* E.164 of a substring; false when it is not one. */
-static bool e164_n(const char *s, size_t n, char *out, size_t out_len)
-{
-    char buf[24];
-
-    if (n >= sizeof(buf)) {
-        return false;
-    }
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return sb_e164_normalise(buf, out, out_len);
-}
-
-/* "+4670*" (the '+' optional): the start of E.164 numbers. */
-static bool allow_prefix(const char *s, size_t n, char *out, size_t out_len)
-{
-    if (n < 2 || s[n - 1] != '*') {
-        return false;
-    }
-    n--;
-    if (*s == '+') {
-        s++;
-        n--;
-    }
-    if (n == 0 || n > 15 || s[0] == '0' || !all_of(s, n, DIGITS) || n + 3 > out_len) {
-        return false;
-    }
-    out[0] = '+';
-    memcpy(out + 1, s, n);
-    out[n + 1] = '*';
-    out[n + 2] = '\0';
-    return true;
-}
-
-static enum sb_err parse_allow_to(struct sb_config *cfg, const char *v, char *problem, size_t len)
-{
-    const char *p = v;
-    const char *item;
-    size_t n;
-
-    cfg->n_allow_to = 0;
-    cfg->allow_to = calloc(count_items(v), sizeof(*cfg->allow_to));
-    if (!cfg->allow_to) {
-        return SB_E_NOMEM;
-    }
-    while (next_item(&p, &item, &n)) {
-        char entry[24];
-        char shown[SHOW_MAX + 8];
-
-        if (n == 0) {
-            continue;
-        }
-        if (!allow_prefix(item, n, entry, sizeof(entry)) &&
-            !e164_n(item, n, entry, sizeof(entry))) {
-            say(problem, len, "\"%s\" is neither an E.164 number nor a prefix like +4670*",
-                show_n(item, n, shown, sizeof(shown)));
-            return SB_E_CONFIG;
-        }
-        cfg->allow_to[cfg->n_allow_to] = strdup(entry);
-        if (!cfg->allow_to[cfg->n_allow_to]) {
-            return SB_E_NOMEM;
-        }
-        cfg->n_allow_to++;
-    }
-    if (cfg->n_allow_to == 0) {
-        /* An empty list would allow everyone: the opposite of what the user wrote. */
-        say(problem, len, "lists no number");
-        return SB_E_CONFIG;
-    }
-    return SB_OK;
-}
-
-/* Aliases name topic levels: a-z, 0-9, '_', '-'; never all digits, which would read as a number
- * in P/send/<recipient>. */
-static bool alias_ok(const char *s, size_t n)
-{
-    return n >= 1 && n <= ALIAS_MAX && all_of(s, n, "abcdefghijklmnopqrstuvwxyz0123456789_-");
-}
-
-static enum sb_err parse_contacts(struct sb_config *cfg, const char *v, char *problem, size_t len)
-{
-    const char *p = v;
-    const char *item;
-    size_t n;
-
-    cfg->n_contacts = 0;
-    cfg->contacts = calloc(count_items(v), sizeof(*cfg->contacts));
-    if (!cfg->contacts) {
-        return SB_E_NOMEM;
-    }
-    while (next_item(&p, &item, &n)) {
-        const char *eq = memchr(item, '=', n);
-        const char *alias = item;
-        size_t alias_len;
-        const char *num;
-        size_t num_len;
-        char number[24];
-        char shown[SHOW_MAX + 8];
-        char shown2[SHOW_MAX + 8];
-        struct sb_contact *c;
-
-        if (n == 0) {
-            continue;
-        }
-        if (!eq) {
-            say(problem, len, "\"%s\" is not alias=number", show_n(item, n, shown, sizeof(shown)));
-            return SB_E_CONFIG;
-        }
-        alias_len = (size_t)(eq - item);
-        while (alias_len > 0 && isblank((unsigned char)alias[alias_len - 1])) {
-            alias_len--;
-        }
-        num = eq + 1;
-        num_len = n - (size_t)(num - item);
-        while (num_len > 0 && isblank((unsigned char)*num)) {
-            num++;
-            num_len--;
-        }
-        show_n(alias, alias_len, shown, sizeof(shown));
-        if (!alias_ok(alias, alias_len)) {
-            say(problem, len, "alias \"%s\" must be 1 to %d of a-z, 0-9, '_' and '-'", shown,
-                ALIAS_MAX);
-            return SB_E_CONFIG;
-        }
-        if (all_of(alias, alias_len, DIGITS)) {
-            say(problem, len, "alias \"%s\" is all digits, so it would read as a number", shown);
-            return SB_E_CONFIG;
-        }
-        if (!e164_n(num, num_len, number, sizeof(number))) {
-            say(problem, len, "number \"%s\" of alias \"%s\" is not E.164",
-                show_n(num, num_len, shown2, sizeof(shown2)), shown);
-            return SB_E_CONFIG;
-        }
-        for (size_t i = 0; i < cfg->n_contacts; i++) {
-            c = &cfg->contacts[i];
-            if (strlen(c->alias) == alias_len && memcmp(c->alias, alias, alias_len) == 0) {
-                say(problem, len, "alias \"%s\" is given twice", shown);
-                return SB_E_CONFIG;
-            }
-            if (strcmp(c->number, number) == 0) {
-                /* Inbound messages are published under the alias: it must be one. */
-                say(problem, len, "%s has two aliases, \"%s\" and \"%s\"", number, c->alias, shown);
-                return SB_E_CONFIG;
-            }
-        }
-        c = &cfg->contacts[cfg->n_contacts];
-        c->alias = strndup(alias, alias_len);
-        c->number = strdup(number);
-        if (!c->alias || !c->number) {
-            free(c->alias);
-            free(c->number);
-            c->alias = c->number = NULL;
-            return SB_E_NOMEM;
-        }
-        cfg->n_contacts++;
-    }
-    return SB_OK;
 }
 
 /* ---- the table ---- */
@@ -734,19 +116,19 @@ static const struct key keys[] = {
     {.name = "SINCH_PROJECT_ID",
      .kind = K_STRING,
      .off = OFF(project_id, char *),
-     .check = check_id,
+     .check = sb_config_check_id,
      .required = true,
      .help = "project id of the Sinch account"},
     {.name = "SINCH_APP_ID",
      .kind = K_STRING,
      .off = OFF(app_id, char *),
-     .check = check_id,
+     .check = sb_config_check_id,
      .required = true,
      .help = "id of the Conversation API app"},
     {.name = "SINCH_KEY_ID",
      .kind = K_STRING,
      .off = OFF(key_id, char *),
-     .check = check_key_id,
+     .check = sb_config_check_key_id,
      .help = "access key id (required in both auth modes)"},
     {.name = "SINCH_KEY_SECRET",
      .kind = K_SECRET,
@@ -756,7 +138,7 @@ static const struct key keys[] = {
      .kind = K_STRING,
      .off = OFF(region, char *),
      .def = "us",
-     .check = check_region,
+     .check = sb_config_check_region,
      .help = "region the app was created in: us, eu or br (a wrong region answers 404)"},
     {.name = "SINCH_AUTH",
      .kind = K_ENUM,
@@ -768,13 +150,13 @@ static const struct key keys[] = {
      .kind = K_STRING,
      .off = OFF(api_url, char *),
      .shown = "https://<region>.conversation.api.sinch.com",
-     .check = check_api_url,
+     .check = sb_config_check_api_url,
      .help = "Conversation API base, scheme://host[:port] (for proxies and sinch-sim)"},
     {.name = "SINCH_AUTH_URL",
      .kind = K_STRING,
      .off = OFF(auth_url, char *),
      .def = "https://auth.sinch.com/oauth2/token",
-     .check = check_http_url,
+     .check = sb_config_check_http_url,
      .help = "the whole OAuth token URL"},
     {.name = "SINCH_WEBHOOK_SECRET",
      .kind = K_SECRET,
@@ -784,7 +166,7 @@ static const struct key keys[] = {
      .kind = K_STRING,
      .off = OFF(default_channel, char *),
      .def = "WHATSAPP",
-     .check = check_channel,
+     .check = sb_config_check_channel,
      .help = "channel of a command that names none"},
     {.name = "BRIDGE_SINCH_TIMEOUT",
      .kind = K_LONG,
@@ -806,7 +188,7 @@ static const struct key keys[] = {
      .kind = K_STRING,
      .off = OFF(mqtt_url, char *),
      .def = "mqtt://127.0.0.1:1883",
-     .check = check_mqtt_url,
+     .check = sb_config_check_mqtt_url,
      .help = "broker: mqtt://, mqtts://, ws:// or wss://, host, optional port (ws: a path too)"},
     {.name = "MQTT_USERNAME",
      .kind = K_STRING,
@@ -820,7 +202,7 @@ static const struct key keys[] = {
      .kind = K_STRING,
      .off = OFF(mqtt_client_id, char *),
      .shown = "sinch-bridge-<prefix>-<hostname>",
-     .check = check_client_id,
+     .check = sb_config_check_client_id,
      .help = "stable session id; give each bridge on one host its own"},
     {.name = "MQTT_CA_FILE",
      .kind = K_STRING,
@@ -846,23 +228,23 @@ static const struct key keys[] = {
      .kind = K_STRING,
      .off = OFF(topic_prefix, char *),
      .def = "sinch",
-     .check = check_topic_part,
+     .check = sb_config_check_topic_part,
      .help = "first levels of every topic; no '+', '#', leading or trailing '/'"},
     {.name = "BRIDGE_SHARE_GROUP",
      .kind = K_STRING,
      .off = OFF(share_group, char *),
-     .check = check_share_group,
+     .check = sb_config_check_share_group,
      .help = "shared-subscription group: the bridges in one group split the commands"},
     {.name = "BRIDGE_LISTEN",
      .kind = K_SPECIAL,
      .def = "0.0.0.0:8080",
-     .parse = parse_listen,
+     .parse = sb_config_parse_listen,
      .help = "webhook, health and metrics listener: host:port or [IPv6]:port (port 0: any)"},
     {.name = "BRIDGE_WEBHOOK_PATH",
      .kind = K_STRING,
      .off = OFF(webhook_path, char *),
      .def = "/webhooks/sinch",
-     .check = check_path,
+     .check = sb_config_check_path,
      .help = "path of the webhook endpoint"},
     {.name = "BRIDGE_WEBHOOK_MAX_SKEW",
      .kind = K_LONG,
@@ -879,7 +261,7 @@ static const struct key keys[] = {
     {.name = "BRIDGE_PUBLIC_URL",
      .kind = K_STRING,
      .off = OFF(public_url, char *),
-     .check = check_public_url,
+     .check = sb_config_check_public_url,
      .help = "public base URL of this bridge; the webhook target is it + BRIDGE_WEBHOOK_PATH"},
     {.name = "BRIDGE_REGISTER_WEBHOOK",
      .kind = K_BOOL,
@@ -914,12 +296,12 @@ static const struct key keys[] = {
      .help = "longest wait between two retries, seconds"},
     {.name = "BRIDGE_ALLOW_TO",
      .kind = K_SPECIAL,
-     .parse = parse_allow_to,
+     .parse = sb_config_parse_allow_to,
      .help = "comma-separated E.164 numbers or prefixes (+4670*) allowed as recipients; "
              "not set: all"},
     {.name = "BRIDGE_CONTACTS",
      .kind = K_SPECIAL,
-     .parse = parse_contacts,
+     .parse = sb_config_parse_contacts,
      .help = "aliases for topics and commands: mom=+46701234567,ops=+15551234567"},
     {.name = "BRIDGE_RECIPIENT_LIMIT",
      .kind = K_LONG,
@@ -949,7 +331,7 @@ static const struct key keys[] = {
      .kind = K_STRING,
      .off = OFF(ha_prefix, char *),
      .def = "homeassistant",
-     .check = check_topic_part,
+     .check = sb_config_check_topic_part,
      .help = "Home Assistant discovery prefix"},
     {.name = "BRIDGE_LOG_LEVEL",
      .kind = K_ENUM,
@@ -1046,11 +428,11 @@ static enum sb_err unknown_key(const char *file, unsigned line, const char *name
             snprintf(hint, sizeof(hint), "did you mean %s?", keys[i].name);
         }
     }
-    show_n(name, NAME_MAX_SHOWN, shown, sizeof(shown));
+    sb_config_show_n(name, NAME_MAX_SHOWN, shown, sizeof(shown));
     if (file) {
-        say(why, why_len, "%s:%u: unknown key %s (%s)", file, line, shown, hint);
+        sb_config_say(why, why_len, "%s:%u: unknown key %s (%s)", file, line, shown, hint);
     } else {
-        say(why, why_len, "unknown key %s in the environment (%s)", shown, hint);
+        sb_config_say(why, why_len, "unknown key %s in the environment (%s)", shown, hint);
     }
     return SB_E_CONFIG;
 }
@@ -1131,63 +513,12 @@ static enum sb_err fail(const struct loader *ld, size_t i, const char *problem, 
                         size_t why_len)
 {
     if (ld->raw[i].value && ld->raw[i].line > 0) {
-        say(why, why_len, "%s:%u: %s: %s", ld->file, ld->raw[i].line, keys[i].name, problem);
+        sb_config_say(why, why_len, "%s:%u: %s: %s", ld->file, ld->raw[i].line, keys[i].name,
+                      problem);
     } else {
-        say(why, why_len, "%s: %s", keys[i].name, problem);
+        sb_config_say(why, why_len, "%s: %s", keys[i].name, problem);
     }
     return SB_E_CONFIG;
-}
-
-static bool parse_bool(const char *v, bool *out)
-{
-    static const char *const yes[] = {"1", "true", "yes", "on"};
-    static const char *const no[] = {"0", "false", "no", "off"};
-
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(v, yes[i]) == 0) {
-            *out = true;
-            return true;
-        }
-        if (strcasecmp(v, no[i]) == 0) {
-            *out = false;
-            return true;
-        }
-    }
-    return false;
-}
-
-enum number {
-    NUMBER_OK,
-    NUMBER_BAD,   /* not a number at all */
-    NUMBER_RANGE, /* a number, but too large for a long */
-};
-
-/* strtol with an end-pointer check; no sign other than '-', no blanks, no hex. */
-static enum number parse_long(const char *v, long *out)
-{
-    char *end;
-
-    if (!(isdigit((unsigned char)v[0]) || (v[0] == '-' && isdigit((unsigned char)v[1])))) {
-        return NUMBER_BAD;
-    }
-    errno = 0;
-    *out = strtol(v, &end, 10);
-    if (*end != '\0') {
-        return NUMBER_BAD;
-    }
-    return errno == ERANGE ? NUMBER_RANGE : NUMBER_OK;
-}
-
-static bool parse_double(const char *v, double *out)
-{
-    char *end;
-
-    if (!(isdigit((unsigned char)v[0]) || v[0] == '.' || v[0] == '-') || strpbrk(v, "xXpP")) {
-        return false;
-    }
-    errno = 0;
-    *out = strtod(v, &end);
-    return end != v && *end == '\0' && errno == 0 && isfinite(*out);
 }
 
 /* Parses the value of row i (given, or its default) into cfg. */
@@ -1198,7 +529,7 @@ static enum sb_err apply(const struct loader *ld, size_t i, struct sb_config *cf
     const char *v = ld->raw[i].value ? ld->raw[i].value : k->def;
     void *field = (char *)cfg + k->off;
     char problem[PROBLEM_MAX] = "";
-    char shown[SHOW_MAX + 8];
+    char shown[SB_CONFIG_SHOW_MAX + 8];
     enum sb_err err;
 
     if (!v) {
@@ -1218,23 +549,24 @@ static enum sb_err apply(const struct loader *ld, size_t i, struct sb_config *cf
         return SB_OK;
     }
     case K_BOOL:
-        if (!parse_bool(v, (bool *)field)) {
-            say(problem, sizeof(problem), "\"%s\" is not 0/1, true/false, yes/no or on/off",
-                show(v, shown, sizeof(shown)));
+        if (!sb_config_parse_bool(v, (bool *)field)) {
+            sb_config_say(problem, sizeof(problem),
+                          "\"%s\" is not 0/1, true/false, yes/no or on/off",
+                          sb_config_show(v, shown, sizeof(shown)));
             return fail(ld, i, problem, why, why_len);
         }
         return SB_OK;
     case K_LONG: {
         long x = 0;
-        enum number got = parse_long(v, &x);
-        if (got == NUMBER_BAD) {
-            say(problem, sizeof(problem), "\"%s\" is not a whole number",
-                show(v, shown, sizeof(shown)));
+        enum sb_config_number got = sb_config_parse_long(v, &x);
+        if (got == SB_CONFIG_NUMBER_BAD) {
+            sb_config_say(problem, sizeof(problem), "\"%s\" is not a whole number",
+                          sb_config_show(v, shown, sizeof(shown)));
             return fail(ld, i, problem, why, why_len);
         }
-        if (got == NUMBER_RANGE || x < k->min || x > k->max) {
-            say(problem, sizeof(problem), "%s is not in %ld..%ld", show(v, shown, sizeof(shown)),
-                k->min, k->max);
+        if (got == SB_CONFIG_NUMBER_RANGE || x < k->min || x > k->max) {
+            sb_config_say(problem, sizeof(problem), "%s is not in %ld..%ld",
+                          sb_config_show(v, shown, sizeof(shown)), k->min, k->max);
             return fail(ld, i, problem, why, why_len);
         }
         *(long *)field = x;
@@ -1242,13 +574,14 @@ static enum sb_err apply(const struct loader *ld, size_t i, struct sb_config *cf
     }
     case K_DOUBLE: {
         double x;
-        if (!parse_double(v, &x)) {
-            say(problem, sizeof(problem), "\"%s\" is not a number", show(v, shown, sizeof(shown)));
+        if (!sb_config_parse_double(v, &x)) {
+            sb_config_say(problem, sizeof(problem), "\"%s\" is not a number",
+                          sb_config_show(v, shown, sizeof(shown)));
             return fail(ld, i, problem, why, why_len);
         }
         if (x < (double)k->min || x > (double)k->max) {
-            say(problem, sizeof(problem), "%s is not in %ld..%ld", show(v, shown, sizeof(shown)),
-                k->min, k->max);
+            sb_config_say(problem, sizeof(problem), "%s is not in %ld..%ld",
+                          sb_config_show(v, shown, sizeof(shown)), k->min, k->max);
             return fail(ld, i, problem, why, why_len);
         }
         *(double *)field = x;
@@ -1263,7 +596,7 @@ static enum sb_err apply(const struct loader *ld, size_t i, struct sb_config *cf
             }
         }
         used = (size_t)snprintf(problem, sizeof(problem), "\"%s\" is not one of",
-                                show(v, shown, sizeof(shown)));
+                                sb_config_show(v, shown, sizeof(shown)));
         for (const struct choice *c = k->choices; c->name && used < sizeof(problem); c++) {
             used += (size_t)snprintf(problem + used, sizeof(problem) - used, "%s %s",
                                      c == k->choices ? "" : ",", c->name);
@@ -1309,7 +642,7 @@ static enum sb_err finish(const struct loader *ld, struct sb_config *cfg, char *
     const char *mode = cfg->auth == SB_AUTH_BASIC ? "basic" : "oauth";
 
     if (!cfg->key_id || !cfg->key_secret) {
-        say(problem, sizeof(problem), "not set; it is required with SINCH_AUTH=%s", mode);
+        sb_config_say(problem, sizeof(problem), "not set; it is required with SINCH_AUTH=%s", mode);
         return fail(ld, find_key(cfg->key_id ? "SINCH_KEY_SECRET" : "SINCH_KEY_ID"), problem, why,
                     why_len);
     }
@@ -1333,7 +666,8 @@ static enum sb_err finish(const struct loader *ld, struct sb_config *cfg, char *
     }
     if (cfg->register_webhook &&
         strlen(cfg->public_url) + strlen(cfg->webhook_path) > WEBHOOK_URL_MAX) {
-        say(problem, sizeof(problem),
+        sb_config_say(
+            problem, sizeof(problem),
             "with BRIDGE_WEBHOOK_PATH it is longer than Sinch's %d characters for a webhook",
             WEBHOOK_URL_MAX);
         return fail(ld, find_key("BRIDGE_PUBLIC_URL"), problem, why, why_len);
@@ -1357,7 +691,7 @@ enum sb_err sb_config_load(const char *file, char *const *env, struct sb_config 
         why[0] = '\0';
     }
     if (!out) {
-        say(why, why_len, "no place for the configuration");
+        sb_config_say(why, why_len, "no place for the configuration");
         return SB_E_INVAL;
     }
     *out = NULL;
@@ -1386,7 +720,7 @@ enum sb_err sb_config_load(const char *file, char *const *env, struct sb_config 
     }
 out:
     if (err == SB_E_NOMEM) {
-        say(why, why_len, "out of memory while loading the configuration");
+        sb_config_say(why, why_len, "out of memory while loading the configuration");
     } else if (err != SB_OK && err != SB_E_BUG) {
         err = SB_E_CONFIG; /* the header's promise: a file that cannot be read is one too */
     }
@@ -1453,76 +787,4 @@ void sb_config_print_help(FILE *f)
         }
         fprintf(f, "\n");
     }
-}
-
-bool sb_e164_normalise(const char *in, char *out, size_t out_len)
-{
-    size_t n;
-
-    if (!in || !out) {
-        return false;
-    }
-    if (*in == '+') {
-        in++;
-    }
-    n = strspn(in, DIGITS);
-    if (in[n] != '\0' || n < 8 || n > 15 || in[0] == '0' || out_len < n + 2) {
-        return false;
-    }
-    memmove(out + 1, in, n); /* memmove: `in` and `out` may be the same buffer */
-    out[0] = '+';
-    out[n + 1] = '\0';
-    return true;
-}
-
-const char *sb_config_alias_of(const struct sb_config *cfg, const char *e164)
-{
-    char number[24];
-
-    if (!cfg || !sb_e164_normalise(e164, number, sizeof(number))) {
-        return NULL;
-    }
-    for (size_t i = 0; i < cfg->n_contacts; i++) {
-        if (strcmp(cfg->contacts[i].number, number) == 0) {
-            return cfg->contacts[i].alias;
-        }
-    }
-    return NULL;
-}
-
-const char *sb_config_number_of(const struct sb_config *cfg, const char *alias)
-{
-    if (!cfg || !alias) {
-        return NULL;
-    }
-    for (size_t i = 0; i < cfg->n_contacts; i++) {
-        if (strcmp(cfg->contacts[i].alias, alias) == 0) {
-            return cfg->contacts[i].number;
-        }
-    }
-    return NULL;
-}
-
-bool sb_config_allowed(const struct sb_config *cfg, const char *e164)
-{
-    char number[24];
-
-    if (!cfg) {
-        return false;
-    }
-    if (cfg->n_allow_to == 0) {
-        return true;
-    }
-    if (!sb_e164_normalise(e164, number, sizeof(number))) {
-        return false;
-    }
-    for (size_t i = 0; i < cfg->n_allow_to; i++) {
-        const char *entry = cfg->allow_to[i];
-        size_t n = strlen(entry);
-
-        if (entry[n - 1] == '*' ? strncmp(number, entry, n - 1) == 0 : strcmp(number, entry) == 0) {
-            return true;
-        }
-    }
-    return false;
 }

@@ -2,7 +2,7 @@
  * own. Any thread queues jobs with sb_sinch_submit(); the Sinch thread takes them, runs them over
  * kept-alive connections, keeps the OAuth token (facts section 2: cached, refreshed 60 s early,
  * one fetch for every waiting job, 429 backed off, refresh-and-retry once on "401 expired"), and
- * hands every job's result to the done callback. sb_sinch_check() is the blocking variant for
+ * hands every job's result to the done callback; sinch_check.c holds the blocking variant for
  * --check-config. The functions of the section "the Sinch thread" run only on that thread. */
 #include "adapters/sinch.h"
 
@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "adapters/sinch_http_internal.h"
 #include "adapters/sinch_token.h"
 #include "bridge/log.h"
 
@@ -24,26 +25,12 @@
 /* curl_multi_poll() returns at least this often even when nothing happens (stop is also
  * signalled by curl_multi_wakeup(), so this is only a safety net). */
 #define IDLE_POLL_MS  1000
-#define HDR_VALUE_MAX 256
 #define EASY_POOL_MAX 256
 #define USER_AGENT    "sinch-bridge/" SB_VERSION
 
 enum job_kind {
     JOB_API,   /* a caller's request to the Conversation API */
     JOB_TOKEN, /* the one token fetch of the client */
-};
-
-struct buf {
-    char *data; /* NUL-terminated when not NULL */
-    size_t len;
-    size_t cap;
-    bool overflow; /* the answer went past BODY_MAX */
-};
-
-/* The two headers an answer is read for; both "" when absent. */
-struct hdrs {
-    char retry_after[HDR_VALUE_MAX]; /* facts 4.3 */
-    char www_auth[HDR_VALUE_MAX];    /* facts 2.2: "expired" in it means refresh */
 };
 
 struct job {
@@ -57,8 +44,8 @@ struct job {
     size_t body_len;
     struct curl_slist *headers; /* Accept, Content-Type, Expect */
     CURL *easy;                 /* while in the multi handle */
-    struct buf resp;            /* the answer's body */
-    struct hdrs hd;             /* of the answer */
+    struct sb_sinch_buf resp;   /* the answer's body */
+    struct sb_sinch_hdrs hd;    /* of the answer */
     char errbuf[CURL_ERROR_SIZE];
     uint64_t token_gen;          /* generation of the token the request carried */
     bool retried;                /* the one refresh-and-retry was used */
@@ -102,7 +89,7 @@ struct sb_sinch {
 
 /* ---- small helpers (any thread) ---- */
 
-static int64_t clock_ms(clockid_t id)
+int64_t sb_sinch_clock_ms(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
@@ -110,7 +97,7 @@ static int64_t clock_ms(clockid_t id)
 }
 
 /* Overwrites a secret before it is freed; volatile so the stores are not optimised away. */
-static void wipe_free(char *p)
+void sb_sinch_wipe_free(char *p)
 {
     if (p) {
         for (volatile char *v = p; *v; v++) {
@@ -144,7 +131,7 @@ static long timeout_ms(const struct sb_config *cfg)
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    struct buf *b = userdata;
+    struct sb_sinch_buf *b = userdata;
     size_t n = size * nmemb;
 
     if (n > BODY_MAX || b->len + n > BODY_MAX) {
@@ -169,7 +156,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-static void buf_reset(struct buf *b)
+void sb_sinch_buf_reset(struct sb_sinch_buf *b)
 {
     free(b->data);
     memset(b, 0, sizeof(*b));
@@ -201,9 +188,9 @@ static void capture_header(const char *line, size_t len, const char *name, char 
     out[n] = '\0';
 }
 
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
+size_t sb_sinch_on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
-    struct hdrs *h = userdata;
+    struct sb_sinch_hdrs *h = userdata;
     size_t n = size * nmemb;
 
     /* A new status line (after a 100 Continue, say) starts a new answer. */
@@ -218,8 +205,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 }
 
 /* The options every request shares; the caller adds method, body and auth. */
-static void easy_common(CURL *e, const struct sb_config *cfg, const char *url,
-                        struct curl_slist *headers, struct buf *resp, char *errbuf)
+void sb_sinch_easy_common(CURL *e, const struct sb_config *cfg, const char *url,
+                          struct curl_slist *headers, struct sb_sinch_buf *resp, char *errbuf)
 {
     long total = timeout_ms(cfg);
 
@@ -246,7 +233,7 @@ static void easy_common(CURL *e, const struct sb_config *cfg, const char *url,
     errbuf[0] = '\0';
 }
 
-static void easy_basic_auth(CURL *e, const struct sb_config *cfg)
+void sb_sinch_easy_basic_auth(CURL *e, const struct sb_config *cfg)
 {
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(e, CURLOPT_USERNAME, cfg->key_id);
@@ -254,15 +241,15 @@ static void easy_basic_auth(CURL *e, const struct sb_config *cfg)
 }
 
 /* POST grant_type=client_credentials with the key as Basic credentials (facts 2.1). */
-static void easy_token_request(CURL *e, const struct sb_config *cfg)
+void sb_sinch_easy_token_request(CURL *e, const struct sb_config *cfg)
 {
     static const char form[] = "grant_type=client_credentials";
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, form);
     curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)(sizeof(form) - 1));
-    easy_basic_auth(e, cfg);
+    sb_sinch_easy_basic_auth(e, cfg);
 }
 
-static struct curl_slist *make_headers(const char *content_type)
+struct curl_slist *sb_sinch_make_headers(const char *content_type)
 {
     char ct[80];
     /* "Expect:" drops Expect: 100-continue, a round trip (or a second) on bodies over 1 KiB.
@@ -283,7 +270,7 @@ static struct curl_slist *make_headers(const char *content_type)
     return l;
 }
 
-static enum sb_err curl_err(CURLcode rc)
+enum sb_err sb_sinch_curl_err(CURLcode rc)
 {
     return rc == CURLE_OPERATION_TIMEDOUT ? SB_E_TIMEOUT : SB_E_NET;
 }
@@ -408,7 +395,7 @@ static void job_finish(struct sb_sinch *s, struct job *j)
 
 static void drop_token(struct sb_sinch *s)
 {
-    wipe_free(s->token);
+    sb_sinch_wipe_free(s->token);
     s->token = NULL;
     pthread_mutex_lock(&s->lock);
     s->st_tok_fetched_ms = 0;
@@ -430,13 +417,13 @@ static void launch(struct sb_sinch *s, struct job *j)
         return;
     }
     j->easy = e;
-    buf_reset(&j->resp);
+    sb_sinch_buf_reset(&j->resp);
     j->hd.retry_after[0] = '\0';
     j->hd.www_auth[0] = '\0';
 
-    easy_common(e, cfg, j->url, j->headers, &j->resp, j->errbuf);
+    sb_sinch_easy_common(e, cfg, j->url, j->headers, &j->resp, j->errbuf);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (void *)j);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, sb_sinch_on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)&j->hd);
     if (strcmp(j->method, "GET") != 0 && strcmp(j->method, "POST") != 0) {
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, j->method);
@@ -450,7 +437,7 @@ static void launch(struct sb_sinch *s, struct job *j)
         curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, s->token);
         j->token_gen = s->token_gen;
     } else {
-        easy_basic_auth(e, cfg);
+        sb_sinch_easy_basic_auth(e, cfg);
     }
     if (curl_multi_add_handle(s->multi, e) != CURLM_OK) {
         j->res->err = SB_E_BUG;
@@ -475,8 +462,8 @@ static void launch(struct sb_sinch *s, struct job *j)
 static void start_api(struct sb_sinch *s, struct job *j)
 {
     if (s->cfg->auth == SB_AUTH_OAUTH) {
-        if (s->token &&
-            !sb_sinch_token_valid(s->tok_fetched_ms, s->tok_expires_ms, clock_ms(CLOCK_REALTIME))) {
+        if (s->token && !sb_sinch_token_valid(s->tok_fetched_ms, s->tok_expires_ms,
+                                              sb_sinch_clock_ms(CLOCK_REALTIME))) {
             sb_log(SB_LOG_INFO, MOD, "token expires soon, fetching a new one");
             drop_token(s);
         }
@@ -524,7 +511,7 @@ static void start_token_fetch(struct sb_sinch *s)
     struct job *j = calloc(1, sizeof(*j));
 
     if (!j || !(j->url = strdup(cfg->auth_url)) ||
-        !(j->headers = make_headers("application/x-www-form-urlencoded")) ||
+        !(j->headers = sb_sinch_make_headers("application/x-www-form-urlencoded")) ||
         !(j->easy = easy_take(s))) {
         job_free(j);
         fail_parked(s, SB_E_NOMEM);
@@ -533,11 +520,11 @@ static void start_token_fetch(struct sb_sinch *s)
     j->kind = JOB_TOKEN;
     j->path = j->url;
     snprintf(j->method, sizeof(j->method), "POST");
-    easy_common(j->easy, cfg, j->url, j->headers, &j->resp, j->errbuf);
+    sb_sinch_easy_common(j->easy, cfg, j->url, j->headers, &j->resp, j->errbuf);
     curl_easy_setopt(j->easy, CURLOPT_PRIVATE, (void *)j);
-    curl_easy_setopt(j->easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(j->easy, CURLOPT_HEADERFUNCTION, sb_sinch_on_header);
     curl_easy_setopt(j->easy, CURLOPT_HEADERDATA, (void *)&j->hd);
-    easy_token_request(j->easy, cfg);
+    sb_sinch_easy_token_request(j->easy, cfg);
     if (curl_multi_add_handle(s->multi, j->easy) != CURLM_OK) {
         curl_easy_cleanup(j->easy);
         j->easy = NULL;
@@ -564,11 +551,11 @@ static void token_done(struct sb_sinch *s, struct job *j, CURLcode rc)
     if (rc != CURLE_OK) {
         sb_log(SB_LOG_WARN, MOD, "token: %s (%s)",
                j->errbuf[0] ? j->errbuf : curl_easy_strerror(rc), cfg->auth_url);
-        fail_parked(s, curl_err(rc));
+        fail_parked(s, sb_sinch_curl_err(rc));
         goto out;
     }
     if (status >= 200 && status < 300) {
-        int64_t now = clock_ms(CLOCK_REALTIME);
+        int64_t now = sb_sinch_clock_ms(CLOCK_REALTIME);
         char *tok = NULL;
         int64_t expires = 0;
         if (sb_sinch_token_parse(j->resp.data, j->resp.len, now, &tok, &expires) != SB_OK) {
@@ -577,7 +564,7 @@ static void token_done(struct sb_sinch *s, struct job *j, CURLcode rc)
             fail_parked(s, SB_E_SERVER);
             goto out;
         }
-        wipe_free(s->token);
+        sb_sinch_wipe_free(s->token);
         s->token = tok;
         s->tok_fetched_ms = now;
         s->tok_expires_ms = expires;
@@ -605,10 +592,11 @@ static void token_done(struct sb_sinch *s, struct job *j, CURLcode rc)
     sb_sinch_token_error_text(j->resp.data, j->resp.len, text, sizeof(text));
     if (status == 429) {
         if (s->token_attempt < SB_SINCH_TOKEN_MAX_RETRIES) {
-            long ra = sb_sinch_token_retry_after_ms(j->hd.retry_after, clock_ms(CLOCK_REALTIME));
+            long ra =
+                sb_sinch_token_retry_after_ms(j->hd.retry_after, sb_sinch_clock_ms(CLOCK_REALTIME));
             long delay = sb_sinch_token_backoff_ms(s->token_attempt, ra, next_random(s));
             s->token_attempt++;
-            s->token_retry_at = clock_ms(CLOCK_MONOTONIC) + delay;
+            s->token_retry_at = sb_sinch_clock_ms(CLOCK_MONOTONIC) + delay;
             sb_log(SB_LOG_WARN, MOD, "token: HTTP 429 from %s, retry %u of %d in %ld ms",
                    cfg->auth_url, s->token_attempt, SB_SINCH_TOKEN_MAX_RETRIES, delay);
             goto out;
@@ -672,7 +660,7 @@ static void api_done(struct sb_sinch *s, struct job *j, CURLcode rc)
         res->err = SB_E_NET;
         res->maybe_sent = true;
     } else {
-        res->err = curl_err(rc);
+        res->err = sb_sinch_curl_err(rc);
         res->maybe_sent = !never_sent(j->easy, rc);
     }
     if (rc == CURLE_OK && j->resp.data) {
@@ -681,7 +669,7 @@ static void api_done(struct sb_sinch *s, struct job *j, CURLcode rc)
         memset(&j->resp, 0, sizeof(j->resp));
     }
     res->retry_after_ms =
-        sb_sinch_token_retry_after_ms(j->hd.retry_after, clock_ms(CLOCK_REALTIME));
+        sb_sinch_token_retry_after_ms(j->hd.retry_after, sb_sinch_clock_ms(CLOCK_REALTIME));
     job_detach(s, j);
     job_finish(s, j);
 }
@@ -735,7 +723,7 @@ static void *run(void *arg)
 
         int timeout = IDLE_POLL_MS;
         if (s->token_retry_at) {
-            int64_t wait = s->token_retry_at - clock_ms(CLOCK_MONOTONIC);
+            int64_t wait = s->token_retry_at - sb_sinch_clock_ms(CLOCK_MONOTONIC);
             if (wait <= 0) {
                 s->token_retry_at = 0;
                 start_token_fetch(s);
@@ -747,7 +735,7 @@ static void *run(void *arg)
         drain_done(s);
         /* The token retry may have been scheduled just now. */
         if (s->token_retry_at) {
-            int64_t wait = s->token_retry_at - clock_ms(CLOCK_MONOTONIC);
+            int64_t wait = s->token_retry_at - sb_sinch_clock_ms(CLOCK_MONOTONIC);
             timeout = wait <= 0 ? 0 : (wait < timeout ? (int)wait : timeout);
         }
         curl_multi_poll(s->multi, NULL, 0, timeout, NULL);
@@ -757,7 +745,7 @@ static void *run(void *arg)
 
 /* ---- the interface (include/adapters/sinch.h) ---- */
 
-static bool cfg_usable(const struct sb_config *cfg)
+bool sb_sinch_cfg_usable(const struct sb_config *cfg)
 {
     if (!cfg || !cfg->api_url || !cfg->key_id || !cfg->key_secret) {
         return false;
@@ -771,7 +759,7 @@ enum sb_err sb_sinch_new(const struct sb_config *cfg, sb_sinch_done_fn done, voi
     struct sb_sinch *s;
     long conns;
 
-    if (!cfg_usable(cfg) || !done || !out) {
+    if (!sb_sinch_cfg_usable(cfg) || !done || !out) {
         return SB_E_INVAL;
     }
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -785,8 +773,8 @@ enum sb_err sb_sinch_new(const struct sb_config *cfg, sb_sinch_done_fn done, voi
     s->cfg = cfg;
     s->done = done;
     s->done_arg = arg;
-    s->rnd = (uint64_t)clock_ms(CLOCK_REALTIME) ^ ((uint64_t)clock_ms(CLOCK_MONOTONIC) << 20) ^
-             (uint64_t)(uintptr_t)s;
+    s->rnd = (uint64_t)sb_sinch_clock_ms(CLOCK_REALTIME) ^
+             ((uint64_t)sb_sinch_clock_ms(CLOCK_MONOTONIC) << 20) ^ (uint64_t)(uintptr_t)s;
     conns = cfg->sinch_connections > 0 ? cfg->sinch_connections : 16;
     s->pool_cap = conns < EASY_POOL_MAX ? (size_t)conns : EASY_POOL_MAX;
     s->pool = calloc(s->pool_cap, sizeof(*s->pool));
@@ -830,7 +818,7 @@ enum sb_err sb_sinch_submit(struct sb_sinch *s, uint64_t tag, const char *method
     j = calloc(1, sizeof(*j));
     if (!j || !(j->res = calloc(1, sizeof(*j->res))) ||
         !(j->url = str_join(s->cfg->api_url, path)) ||
-        !(j->headers = make_headers(body ? "application/json" : NULL))) {
+        !(j->headers = sb_sinch_make_headers(body ? "application/json" : NULL))) {
         goto out;
     }
     j->kind = JOB_API;
@@ -904,7 +892,7 @@ void sb_sinch_free(struct sb_sinch *s)
     }
     free(s->pool);
     curl_multi_cleanup(s->multi);
-    wipe_free(s->token);
+    sb_sinch_wipe_free(s->token);
     pthread_mutex_destroy(&s->lock);
     free(s);
     curl_global_cleanup();
@@ -920,196 +908,8 @@ void sb_sinch_stats(struct sb_sinch *s, struct sb_sinch_stats *out)
     out->last_status = s->st_last_status;
     out->requests = s->st_requests;
     out->token_fetches = s->st_token_fetches;
-    out->token_valid =
-        s->cfg->auth == SB_AUTH_OAUTH && s->st_tok_expires_ms > 0 &&
-        sb_sinch_token_valid(s->st_tok_fetched_ms, s->st_tok_expires_ms, clock_ms(CLOCK_REALTIME));
+    out->token_valid = s->cfg->auth == SB_AUTH_OAUTH && s->st_tok_expires_ms > 0 &&
+                       sb_sinch_token_valid(s->st_tok_fetched_ms, s->st_tok_expires_ms,
+                                            sb_sinch_clock_ms(CLOCK_REALTIME));
     pthread_mutex_unlock(&s->lock);
-}
-
-/* ---- --check-config (blocking, any thread) ---- */
-
-/* One blocking request on `e`. Returns the curl code; the answer is in *resp and hd. */
-static CURLcode check_request(CURL *e, const struct sb_config *cfg, const char *url, bool token,
-                              const char *bearer, struct buf *resp, struct hdrs *hd, char *errbuf,
-                              long *status)
-{
-    struct curl_slist *headers = make_headers(token ? "application/x-www-form-urlencoded" : NULL);
-    CURLcode rc;
-
-    errbuf[0] = '\0';
-    if (!headers) {
-        return CURLE_OUT_OF_MEMORY;
-    }
-    curl_easy_reset(e);
-    buf_reset(resp);
-    hd->retry_after[0] = '\0';
-    hd->www_auth[0] = '\0';
-    easy_common(e, cfg, url, headers, resp, errbuf);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, (void *)hd);
-    if (token) {
-        easy_token_request(e, cfg);
-    } else {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-        if (bearer) {
-            curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-            curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, bearer);
-        } else {
-            easy_basic_auth(e, cfg);
-        }
-    }
-    *status = 0;
-    rc = curl_easy_perform(e);
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, status);
-    curl_slist_free_all(headers);
-    return rc;
-}
-
-static enum sb_err status_err(long status)
-{
-    if (status == 401 || status == 403) {
-        return SB_E_AUTH;
-    }
-    if (status == 404) {
-        return SB_E_NOTFOUND;
-    }
-    if (status == 429) {
-        return SB_E_RATE;
-    }
-    if (status >= 500) {
-        return SB_E_SERVER;
-    }
-    return SB_E_REJECTED;
-}
-
-/* Fetches a token for the check, retrying a 429 as the client does. */
-static enum sb_err check_token(CURL *e, const struct sb_config *cfg, char **token, char *why,
-                               size_t why_len)
-{
-    char errbuf[CURL_ERROR_SIZE];
-    struct hdrs hd;
-    struct buf resp = {0};
-    char text[160];
-    enum sb_err err;
-    long status = 0;
-    uint64_t rnd = (uint64_t)clock_ms(CLOCK_MONOTONIC) * 0x9E3779B97F4A7C15ull;
-
-    for (unsigned attempt = 0;; attempt++) {
-        CURLcode rc = check_request(e, cfg, cfg->auth_url, true, NULL, &resp, &hd, errbuf, &status);
-        if (rc != CURLE_OK) {
-            snprintf(why, why_len, "token: %s (%s)", errbuf[0] ? errbuf : curl_easy_strerror(rc),
-                     cfg->auth_url);
-            err = rc == CURLE_OUT_OF_MEMORY ? SB_E_NOMEM : curl_err(rc);
-            goto out;
-        }
-        if (status != 429 || attempt >= SB_SINCH_TOKEN_MAX_RETRIES) {
-            break;
-        }
-        rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
-        long delay = sb_sinch_token_backoff_ms(
-            attempt, sb_sinch_token_retry_after_ms(hd.retry_after, clock_ms(CLOCK_REALTIME)),
-            rnd >> 11);
-        struct timespec ts = {delay / 1000, (delay % 1000) * 1000000L};
-        nanosleep(&ts, NULL);
-    }
-    if (status >= 200 && status < 300) {
-        int64_t expires;
-        err = sb_sinch_token_parse(resp.data, resp.len, clock_ms(CLOCK_REALTIME), token, &expires);
-        if (err != SB_OK) {
-            snprintf(why, why_len, "token: HTTP %ld from %s without a usable access_token", status,
-                     cfg->auth_url);
-            err = SB_E_AUTH;
-        }
-        goto out;
-    }
-    sb_sinch_token_error_text(resp.data, resp.len, text, sizeof(text));
-    snprintf(why, why_len, "token: HTTP %ld from %s%s%s", status, cfg->auth_url,
-             text[0] ? ": " : "", text);
-    err = status == 429 ? SB_E_RATE : status >= 500 ? SB_E_SERVER : SB_E_AUTH;
-out:
-    free(resp.data);
-    return err;
-}
-
-enum sb_err sb_sinch_check(const struct sb_config *cfg, char *why, size_t why_len)
-{
-    char errbuf[CURL_ERROR_SIZE];
-    struct hdrs hd;
-    struct buf resp = {0};
-    char *token = NULL, *project = NULL, *app = NULL, *url = NULL;
-    char text[160];
-    enum sb_err err;
-    CURL *e = NULL;
-    long status = 0;
-    CURLcode rc;
-
-    if (why_len > 0) {
-        why[0] = '\0';
-    }
-    if (!cfg_usable(cfg) || !cfg->project_id || !cfg->app_id) {
-        snprintf(why, why_len, "incomplete Sinch configuration");
-        return SB_E_CONFIG;
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        snprintf(why, why_len, "libcurl failed to initialise");
-        return SB_E_BUG;
-    }
-    err = SB_E_NOMEM;
-    if (!(e = curl_easy_init())) {
-        goto out;
-    }
-    if (cfg->auth == SB_AUTH_OAUTH) {
-        err = check_token(e, cfg, &token, why, why_len);
-        if (err != SB_OK) {
-            goto out;
-        }
-    }
-    err = SB_E_NOMEM;
-    project = curl_easy_escape(e, cfg->project_id, 0);
-    app = curl_easy_escape(e, cfg->app_id, 0);
-    if (!project || !app) {
-        goto out;
-    }
-    size_t url_len = strlen(cfg->api_url) + strlen(project) + strlen(app) + 32;
-    if (!(url = malloc(url_len))) {
-        goto out;
-    }
-    snprintf(url, url_len, "%s/v1/projects/%s/apps/%s", cfg->api_url, project, app);
-    rc = check_request(e, cfg, url, false, token, &resp, &hd, errbuf, &status);
-    if (rc != CURLE_OK) {
-        snprintf(why, why_len, "GET %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
-        err = rc == CURLE_OUT_OF_MEMORY ? SB_E_NOMEM : curl_err(rc);
-        goto out;
-    }
-    if (status == 200) {
-        err = SB_OK;
-        goto out;
-    }
-    sb_sinch_token_error_text(resp.data, resp.len, text, sizeof(text));
-    err = status_err(status);
-    if (status == 404) {
-        snprintf(why, why_len,
-                 "app or project not found - is SINCH_REGION the app's region? (HTTP 404 from "
-                 "GET %s%s%s)",
-                 url, text[0] ? ": " : "", text);
-    } else if (status == 401 || status == 403) {
-        snprintf(why, why_len,
-                 "credentials refused: HTTP %ld from GET %s%s%s (check SINCH_KEY_ID, "
-                 "SINCH_KEY_SECRET and SINCH_PROJECT_ID)",
-                 status, url, text[0] ? ": " : "", text);
-    } else {
-        snprintf(why, why_len, "HTTP %ld from GET %s%s%s", status, url, text[0] ? ": " : "", text);
-    }
-out:
-    if (err == SB_E_NOMEM && why_len > 0 && why[0] == '\0') {
-        snprintf(why, why_len, "out of memory");
-    }
-    free(resp.data);
-    free(url);
-    curl_free(project);
-    curl_free(app);
-    wipe_free(token);
-    curl_easy_cleanup(e);
-    curl_global_cleanup();
-    return err;
 }
