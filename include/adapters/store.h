@@ -104,4 +104,56 @@ enum sb_err sb_store_count_handed(struct sb_store *st, const char *recipient, in
 enum sb_err sb_store_lookup_message(struct sb_store *st, const char *message_id, char **cmd_id,
                                     char **recipient) SB_MUST_CHECK;
 
+/* ---- Inbound (issue 3): webhook events stored before their 200, published from the inbox ---- */
+
+/* One verified, normalised webhook event to keep. Strings are borrowed for the call. */
+struct sb_store_event {
+    const char *dedupe_key;  /* the event's key (facts section 9); kept until keep_until_ms */
+    int64_t keep_until_ms;   /* at least 24 h from now (PRODUCT.md promise 2) */
+    const char *topic;       /* the full topic to publish on */
+    const char *payload;     /* the JSON text to publish */
+    const char *message_id;  /* delivery reports: Sinch's message id, else NULL */
+    const char *channel;     /* delivery reports: the channel, else NULL */
+    int rank;                /* delivery reports: sb_delivery_rank() of the status, else 0 */
+    const char *contact;     /* MESSAGE_INBOUND: the sender (for BRIDGE_WINDOW_CHECK), else NULL */
+    int64_t received_ms;     /* wall clock */
+};
+
+enum sb_store_event_result {
+    SB_STORE_EVENT_STORED,    /* new: in the inbox, to be published */
+    SB_STORE_EVENT_DUPLICATE, /* its key was seen before: nothing stored, nothing to publish */
+    SB_STORE_EVENT_STALE,     /* a delivery report at or below its message's stored rank: the
+                               * key is kept (a redelivery stays a duplicate), not published */
+};
+
+/* Stores an event in one transaction, committed before it returns (the webhook's 200 follows):
+ * the dedupe key, then (unless duplicate or stale) the inbox row, the message's new rank and the
+ * contact's last inbound time. A delivery report with rank 0 is always stored. Thread: loop. */
+enum sb_err sb_store_put_event(struct sb_store *st, const struct sb_store_event *ev,
+                               enum sb_store_event_result *result) SB_MUST_CHECK;
+
+/* An inbox row; borrowed during the callback only (same rules as sb_store_load_unfinished). */
+struct sb_store_inbox_row {
+    int64_t seq;
+    const char *topic;
+    const char *payload;
+};
+typedef void (*sb_store_inbox_fn)(void *arg, const struct sb_store_inbox_row *row);
+
+/* Calls fn for up to `max` inbox rows with seq > after, in seq order (the order they were
+ * stored in, so per sender too). Thread: loop. */
+enum sb_err sb_store_load_inbox(struct sb_store *st, int64_t after, size_t max,
+                                sb_store_inbox_fn fn, void *arg) SB_MUST_CHECK;
+
+/* Staged: the broker acknowledged inbox row `seq`: delete it (flushed with the others). */
+void sb_store_stage_inbox_done(struct sb_store *st, int64_t seq);
+
+/* Rows waiting in the inbox. Thread: any. */
+enum sb_err sb_store_inbox_depth(struct sb_store *st, int64_t *depth) SB_MUST_CHECK;
+
+/* The last time (wall ms) `contact` sent us a message, 0 when never (BRIDGE_WINDOW_CHECK).
+ * Thread: loop. */
+enum sb_err sb_store_last_inbound(struct sb_store *st, const char *contact,
+                                  int64_t *when_ms) SB_MUST_CHECK;
+
 #endif
