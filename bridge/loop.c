@@ -117,6 +117,11 @@ enum sb_err sb_loop_new(struct sb_loop **out)
     info.protocols = loop_protocols;
     info.user = loop;
     info.options = LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+    /* For the HTTP listener's vhost: bounded headers, and lws's own timeouts (a connection that
+     * stalls in the middle of its headers or body) short. */
+    info.max_http_header_data = 8192;
+    info.max_http_header_pool = 64;
+    info.timeout_secs = 10;
     loop->ctx = lws_create_context(&info);
     if (!loop->ctx) {
         sb_loop_free(loop);

@@ -16,7 +16,9 @@
 #include "adapters/mqtt.h"
 #include "adapters/sinch.h"
 #include "adapters/store.h"
+#include "adapters/webhook.h"
 #include "bridge/config.h"
+#include "bridge/inbound.h"
 #include "bridge/log.h"
 #include "bridge/loop.h"
 #include "bridge/outbox.h"
@@ -34,6 +36,8 @@ struct app {
     struct sb_loop *loop;
     struct sb_sinch *sinch;
     struct sb_outbox *outbox;
+    struct sb_inbound *inbound;
+    struct sb_webhook *webhook;
     struct sb_mqtt *mqtt;
     struct sb_timer *stop_timer;
     struct sb_timer *prune_timer;
@@ -109,6 +113,7 @@ static void conn_changed(void *arg)
 {
     struct conn_post *p = arg;
     sb_outbox_on_mqtt(p->app->outbox, p->up);
+    sb_inbound_on_mqtt(p->app->inbound, p->up);
     free(p);
 }
 
@@ -129,10 +134,16 @@ struct pub_post {
     bool ok;
 };
 
+/* Both publish with a pointer as the tag: the outbox's jobs as they are, the inbound rows with
+ * the low bit set (pointers are aligned, so it is free). */
 static void pub_done(void *arg)
 {
     struct pub_post *p = arg;
-    sb_outbox_on_published(p->app->outbox, p->tag, p->ok);
+    if (p->tag & 1) {
+        sb_inbound_on_published(p->app->inbound, p->tag, p->ok);
+    } else {
+        sb_outbox_on_published(p->app->outbox, p->tag, p->ok);
+    }
     free(p);
 }
 
@@ -205,6 +216,83 @@ static enum sb_err io_publish(void *ctx, const char *topic, const char *payload,
                            tag);
 }
 
+static enum sb_err inbound_publish(void *ctx, const char *topic, const char *payload, size_t len,
+                                   uint64_t tag)
+{
+    struct app *app = ctx;
+    return sb_mqtt_publish(app->mqtt, topic, payload, len, false, NULL, 0, tag);
+}
+
+/* ---- the HTTP listener's handlers ---- */
+
+static void http_webhook(void *arg, const struct sb_webhook_request *rq, struct sb_http_answer *ans)
+{
+    struct app *app = arg;
+    sb_inbound_webhook(app->inbound, rq, ans);
+}
+
+/* GET /readyz: ready when the broker is connected and the store takes writes. */
+static void http_ready(void *arg, struct sb_http_answer *ans)
+{
+    struct app *app = arg;
+    json_t *reasons = json_array();
+    int64_t depth;
+
+    if (!sb_mqtt_connected(app->mqtt)) {
+        json_array_append_new(reasons, json_string("MQTT broker not connected"));
+    }
+    if (sb_store_depth(app->store, &depth) != SB_OK || sb_inbound_store_failing(app->inbound)) {
+        json_array_append_new(reasons, json_string("store not writable"));
+    }
+    bool ready = json_array_size(reasons) == 0;
+    json_t *o = json_pack("{s:b,s:o}", "ready", ready, "reasons", reasons);
+    ans->status = ready ? 200 : 503;
+    ans->body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(o);
+}
+
+static void http_metrics(void *arg, struct sb_http_answer *ans)
+{
+    struct app *app = arg;
+    struct sb_outbox_stats st;
+    int64_t depth = -1, inbox = -1;
+    size_t len = 0;
+    FILE *f = open_memstream(&ans->body, &len);
+
+    if (!f) {
+        ans->status = 500;
+        return;
+    }
+    sb_outbox_stats(app->outbox, &st);
+    if (sb_store_depth(app->store, &depth) != SB_OK || sb_store_inbox_depth(app->store, &inbox)) {
+        sb_log(SB_LOG_WARN, "bridge", "metrics: the store did not answer");
+    }
+    const struct {
+        const char *name, *type, *help;
+        long long value;
+    } rows[] = {
+        {"commands_received_total", "counter", "Send commands taken from the store.",
+         (long long)st.received},
+        {"commands_sent_total", "counter", "Commands Sinch accepted.", (long long)st.sent},
+        {"commands_failed_total", "counter", "Commands that ended on the error topic.",
+         (long long)st.failed},
+        {"retries_total", "counter", "Retries of requests to Sinch.", (long long)st.retried},
+        {"outbox_depth", "gauge", "Commands stored and not finished.", (long long)depth},
+        {"inbox_depth", "gauge", "Webhook events stored and not yet published.", (long long)inbox},
+        {"mqtt_connected", "gauge", "1 while the MQTT session is up.",
+         sb_mqtt_connected(app->mqtt) ? 1 : 0},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        fprintf(f, "# HELP sinch_bridge_%s %s\n# TYPE sinch_bridge_%s %s\nsinch_bridge_%s %lld\n",
+                rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
+                rows[i].value);
+    }
+    sb_inbound_metrics(app->inbound, f);
+    fclose(f);
+    ans->status = 200;
+    ans->content_type = "text/plain; version=0.0.4";
+}
+
 /* ---- the loop's own work ---- */
 
 static void flush_store(void *arg)
@@ -220,7 +308,8 @@ static void flush_store(void *arg)
 static void prune(void *arg)
 {
     struct app *app = arg;
-    if (sb_store_prune(app->store, sb_wall_ms() - HISTORY_MS) != SB_OK) {
+    int64_t now = sb_wall_ms();
+    if (sb_store_prune(app->store, now - HISTORY_MS, now) != SB_OK) {
         sb_log(SB_LOG_WARN, "bridge", "pruning the history failed");
     }
     sb_timer_arm(app->prune_timer, PRUNE_EVERY_MS);
@@ -359,6 +448,11 @@ static int run(struct app *app)
         .connection = on_mqtt_connection,
         .published = on_mqtt_published,
     };
+    struct sb_webhook_handlers http = {
+        .webhook = http_webhook,
+        .ready = http_ready,
+        .metrics = http_metrics,
+    };
 
     /* Block the signals before any thread starts, so every thread inherits the mask. */
     sigemptyset(&set);
@@ -383,7 +477,8 @@ static int run(struct app *app)
     }
     sb_loop_set_turn_end(app->loop, flush_store, app);
     if (sb_sinch_new(cfg, on_sinch_result, app, &app->sinch) != SB_OK ||
-        sb_outbox_new(cfg, app->loop, app->store, &io, &app->outbox) != SB_OK) {
+        sb_outbox_new(cfg, app->loop, app->store, &io, &app->outbox) != SB_OK ||
+        sb_inbound_new(cfg, app->loop, app->store, inbound_publish, app, &app->inbound) != SB_OK) {
         sb_log(SB_LOG_ERROR, "bridge", "cannot start the Sinch client");
         goto out;
     }
@@ -391,6 +486,15 @@ static int run(struct app *app)
     if (!info || sb_mqtt_new(cfg, app->loop, &handlers, app, info, &app->mqtt) != SB_OK) {
         sb_log(SB_LOG_ERROR, "bridge", "cannot create the MQTT client");
         goto out;
+    }
+    if (sb_webhook_new(cfg, app->loop, &http, app, &app->webhook) != SB_OK) {
+        goto out; /* logged: cannot listen */
+    }
+    if (!cfg->webhook_secret && cfg->webhook_insecure) {
+        sb_log(SB_LOG_WARN, "bridge",
+               "BRIDGE_WEBHOOK_INSECURE=1: unsigned webhooks are accepted from anyone who can "
+               "reach %s:%d",
+               cfg->listen_host, cfg->listen_port);
     }
     if (pthread_create(&app->signal_thread, NULL, signal_main, app) != 0) {
         sb_log(SB_LOG_ERROR, "bridge", "cannot start the signal thread");
@@ -403,6 +507,7 @@ static int run(struct app *app)
         goto out_signals;
     }
     sb_outbox_kick(app->outbox); /* what an earlier run left unfinished */
+    sb_inbound_start(app->inbound);
     sb_timer_arm(app->prune_timer, 60 * 1000);
     sb_loop_run(app->loop);
     rc = 0;
@@ -415,10 +520,13 @@ out:
     app->sinch = NULL;
     sb_mqtt_free(app->mqtt);
     app->mqtt = NULL;
+    sb_webhook_free(app->webhook);
+    app->webhook = NULL;
     if (app->loop) {
         sb_loop_run_pending(app->loop);
     }
     sb_outbox_free(app->outbox);
+    sb_inbound_free(app->inbound);
     sb_timer_free(app->stop_timer);
     sb_timer_free(app->prune_timer);
     sb_store_close(app->store);

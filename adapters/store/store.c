@@ -2,13 +2,13 @@
  * sb_store_put_command() runs on paho's receive thread and commits before it returns (that
  * commit is what lets paho send the PUBACK); everything else runs on the loop, whose writes are
  * staged in memory and applied by sb_store_flush() in one transaction a loop turn.
- * The connection is opened SQLITE_OPEN_NOMUTEX and guarded by st->lock. */
+ * The connection is opened SQLITE_OPEN_NOMUTEX and guarded by st->lock. Webhook events (the
+ * inbox, issue 3) are in store_inbox.c; what both files share is in store_internal.h. */
 #include "adapters/store.h"
+#include "adapters/store_internal.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,7 @@
 #include "bridge/log.h"
 
 #define DB_FILE          "sinch-bridge.db"
-#define SCHEMA_VERSION   1
+#define SCHEMA_VERSION   2
 #define BUSY_TIMEOUT_MS  5000
 #define PRUNE_BATCH      1000 /* rows a prune statement deletes under the lock */
 #define STAGE_FIRST_SIZE 64
@@ -34,9 +34,7 @@
  * - commands_finished and dedupe_until let prune delete in small batches without scanning.
  * - seq is AUTOINCREMENT: the outbox loads rows after the last seq it saw, so a seq must never
  *   be handed out twice, not even after prune deleted the newest rows.
- * Issue 3 (inbound) adds version 2 here: an inbox of webhook events (stored before the 200),
- * their dedupe keys (event id, kept at least 24 h), delivery status per message id, and the
- * last inbound time per contact (BRIDGE_WINDOW_CHECK). Append a migration; never edit v1. */
+ * Issue 3 (inbound) adds version 2 below. Append a migration; never edit an existing one. */
 static const char schema_v1[] =
     "CREATE TABLE commands("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -65,27 +63,36 @@ static const char schema_v1[] =
     " WITHOUT ROWID;"
     "CREATE INDEX dedupe_until ON dedupe(until_ms);";
 
-/* migrations[i] takes the schema from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1};
+/* Schema v2 (issue 3, inbound; used by store_inbox.c):
+ * - inbox: webhook events stored before their 200, deleted once the broker acknowledged their
+ *   publish. seq is AUTOINCREMENT for the same reason as commands.seq.
+ * - event_keys: each event's dedupe key, kept until its until_ms (at least 24 h: promise 2)
+ *   and then until a prune; the index lets prune delete in batches.
+ * - message_status: the highest delivery rank published per message id and channel, so that
+ *   a message's status never moves backwards; pruned by updated_ms.
+ * - contacts: the last inbound time per sender, for BRIDGE_WINDOW_CHECK. Never pruned: one
+ *   short row per person that ever wrote to us.
+ * The keyed tables are WITHOUT ROWID: each lookup is one b-tree seek on the key itself. */
+static const char schema_v2[] =
+    "CREATE TABLE inbox("
+    " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " received_ms INTEGER NOT NULL,"
+    " topic TEXT NOT NULL,"
+    " payload TEXT NOT NULL);"
+    "CREATE TABLE event_keys(key TEXT PRIMARY KEY, until_ms INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX event_keys_until ON event_keys(until_ms);"
+    "CREATE TABLE message_status("
+    " message_id TEXT NOT NULL,"
+    " channel TEXT NOT NULL,"
+    " rank INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(message_id, channel)) WITHOUT ROWID;"
+    "CREATE INDEX message_status_updated ON message_status(updated_ms);"
+    "CREATE TABLE contacts(identity TEXT PRIMARY KEY, last_inbound_ms INTEGER NOT NULL)"
+    " WITHOUT ROWID;";
 
-enum stmt_id {
-    S_BEGIN,
-    S_COMMIT,
-    S_ROLLBACK,
-    S_PUT,
-    S_LOAD,
-    S_ATTEMPT,
-    S_OUTCOME,
-    S_DONE,
-    S_DEDUPE_GET,
-    S_DEDUPE_SET,
-    S_PRUNE_COMMANDS,
-    S_PRUNE_DEDUPE,
-    S_DEPTH,
-    S_COUNT_HANDED,
-    S_LOOKUP,
-    S_COUNT,
-};
+/* migrations[i] takes the schema from version i to i + 1. */
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2};
 
 /* Prepared once at open, reset after every use. A NULL string in stage_attempt and
  * stage_outcome keeps what the row has (COALESCE), so a later op never erases an id. */
@@ -123,6 +130,7 @@ enum op_type {
     OP_ATTEMPT,
     OP_OUTCOME,
     OP_DONE,
+    OP_INBOX_DONE,
 };
 
 enum op_str {
@@ -137,29 +145,18 @@ enum op_str {
 };
 
 /* One staged write. */
-struct op {
+struct sb_store_op {
     enum op_type type;
-    int64_t seq;
+    int64_t seq;              /* the command's; INBOX_DONE: the inbox row's */
     int64_t ms;               /* ATTEMPT: handed_ms (0 keeps the row's); DONE: finished_ms */
     int attempts;             /* ATTEMPT, OUTCOME */
     const char *s[STR_COUNT]; /* NULL or a copy inside buf */
     char *buf;                /* owns the copies: one allocation an op */
 };
 
-struct sb_store {
-    pthread_mutex_t lock;        /* error-checking: a re-entry fails instead of deadlocking */
-    sqlite3 *db;                 /* {lock} */
-    sqlite3_stmt *stmt[S_COUNT]; /* {lock} */
-    char *path;                  /* <dir>/sinch-bridge.db, for log lines */
-    struct op *ops;              /* staged writes, in order; loop thread only */
-    size_t nops;                 /* loop thread only */
-    size_t cap;                  /* loop thread only */
-};
-
 /* Maps a SQLite result code to ours and logs it once, here, with sqlite's own message.
  * The caller holds the lock (sqlite3_errmsg reads the connection). */
-__attribute__((format(printf, 3, 4))) static enum sb_err fail(struct sb_store *st, int rc,
-                                                              const char *fmt, ...)
+enum sb_err sb_store_fail(struct sb_store *st, int rc, const char *fmt, ...)
 {
     char what[256];
     va_list ap;
@@ -170,7 +167,7 @@ __attribute__((format(printf, 3, 4))) static enum sb_err fail(struct sb_store *s
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     if (primary == SQLITE_FULL) {
-        hint = ": the disk is full; new commands are refused until space is freed";
+        hint = ": the disk is full; commands and webhooks are refused until space is freed";
     } else if (primary == SQLITE_IOERR) {
         hint = ": I/O error on the data dir";
     }
@@ -184,7 +181,7 @@ __attribute__((format(printf, 3, 4))) static enum sb_err fail(struct sb_store *s
     return primary == SQLITE_NOMEM ? SB_E_NOMEM : SB_E_STORE;
 }
 
-static enum sb_err lock(struct sb_store *st, const char *what)
+enum sb_err sb_store_lock(struct sb_store *st, const char *what)
 {
     int e = pthread_mutex_lock(&st->lock);
     if (e != 0) {
@@ -195,53 +192,49 @@ static enum sb_err lock(struct sb_store *st, const char *what)
     return SB_OK;
 }
 
-static void unlock(struct sb_store *st)
+void sb_store_unlock(struct sb_store *st)
 {
     pthread_mutex_unlock(&st->lock);
 }
 
-/* Steps a statement that returns no row we need, then resets it and drops its bindings (they
- * are SQLITE_STATIC pointers into the caller's strings). Returns SQLITE_OK or the error. */
-static int run(sqlite3_stmt *s)
-{
-    int rc = sqlite3_step(s);
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
-}
-
-static void finish(sqlite3_stmt *s)
-{
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-}
-
-/* Binds a string or NULL. */
-static int bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-    return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
-}
-
 /* Ends a failed transaction. If even ROLLBACK fails the connection stays inside a transaction,
- * and put_command refuses to write into it (a command must be committed when put returns). */
-static void rollback(struct sb_store *st)
+ * and put_command and put_event refuse to write into it (see sb_store_settle). */
+void sb_store_rollback(struct sb_store *st)
 {
     if (!sqlite3_get_autocommit(st->db)) {
-        int rc = run(st->stmt[S_ROLLBACK]);
+        int rc = sb_store_run(st->stmt[S_ROLLBACK]);
         if (rc != SQLITE_OK) {
-            (void)fail(st, rc, "rollback");
+            (void)sb_store_fail(st, rc, "rollback");
         }
     }
 }
 
-static int begin(struct sb_store *st)
+int sb_store_begin(struct sb_store *st)
 {
-    return run(st->stmt[S_BEGIN]);
+    return sb_store_run(st->stmt[S_BEGIN]);
 }
 
-static int commit(struct sb_store *st)
+int sb_store_commit(struct sb_store *st)
 {
-    return run(st->stmt[S_COMMIT]);
+    return sb_store_run(st->stmt[S_COMMIT]);
+}
+
+/* put_command's INSERT must run in its own implicit transaction, which SQLite commits when the
+ * step returns DONE, and only if no other statement of the connection is still active;
+ * put_event's BEGIN IMMEDIATE must not nest inside a flush's transaction. Every function resets
+ * its statements and ends its transaction before unlocking; this checks it (every statement of
+ * the connection, so both statement lists), and refuses to write into a transaction a failed
+ * flush could not roll back. */
+enum sb_err sb_store_settle(struct sb_store *st, const char *what)
+{
+    for (sqlite3_stmt *s = sqlite3_next_stmt(st->db, NULL); s; s = sqlite3_next_stmt(st->db, s)) {
+        if (sqlite3_stmt_busy(s)) {
+            sb_log(SB_LOG_ERROR, "store", "%s: statement left active: %s", what, sqlite3_sql(s));
+            sb_store_finish(s);
+        }
+    }
+    sb_store_rollback(st);
+    return sqlite3_get_autocommit(st->db) ? SB_OK : SB_E_STORE;
 }
 
 /* ---- open and close ---- */
@@ -381,6 +374,9 @@ static void destroy(struct sb_store *st)
     for (int i = 0; i < S_COUNT; i++) {
         sqlite3_finalize(st->stmt[i]);
     }
+    for (int i = 0; i < I_COUNT; i++) {
+        sqlite3_finalize(st->istmt[i]);
+    }
     if (st->db && sqlite3_close(st->db) != SQLITE_OK) {
         sb_log(SB_LOG_ERROR, "store", "close %s: %s", st->path, sqlite3_errmsg(st->db));
         sqlite3_close_v2(st->db);
@@ -455,6 +451,10 @@ enum sb_err sb_store_open(const char *dir, struct sb_store **out, char *why, siz
         rc = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &st->stmt[i],
                                 NULL);
     }
+    for (int i = 0; rc == SQLITE_OK && i < I_COUNT; i++) {
+        rc = sqlite3_prepare_v3(st->db, sb_store_inbox_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                &st->istmt[i], NULL);
+    }
     if (rc != SQLITE_OK) {
         if (why_buf[0] == '\0') {
             snprintf(why_buf, why_cap, "%s: %s", st->path,
@@ -486,7 +486,7 @@ void sb_store_close(struct sb_store *st)
     }
     if (st->nops && sb_store_flush(st) != SB_OK) {
         sb_log(SB_LOG_ERROR, "store",
-               "close: %zu staged writes lost; their commands are re-processed after restart",
+               "close: %zu staged writes lost; their commands and events are redone after restart",
                st->nops);
     }
     destroy(st);
@@ -506,24 +506,14 @@ enum sb_err sb_store_put_command(struct sb_store *st, const struct sb_store_comm
         cmd->correlation_len > INT_MAX) {
         return SB_E_INVAL;
     }
-    err = lock(st, "put");
+    err = sb_store_lock(st, "put");
     if (err != SB_OK) {
         return err;
     }
-    /* The INSERT must run in its own implicit transaction, which SQLite commits when the step
-     * returns DONE, and only if no other statement of the connection is still active. Every
-     * function resets its statements before unlocking; this checks it, and refuses to write
-     * into a transaction a failed flush could not roll back. */
-    for (int i = 0; i < S_COUNT; i++) {
-        if (sqlite3_stmt_busy(st->stmt[i])) {
-            sb_log(SB_LOG_ERROR, "store", "put: statement %d left active", i);
-            finish(st->stmt[i]);
-        }
-    }
-    rollback(st);
-    if (!sqlite3_get_autocommit(st->db)) {
-        unlock(st);
-        return SB_E_STORE;
+    err = sb_store_settle(st, "put");
+    if (err != SB_OK) {
+        sb_store_unlock(st);
+        return err;
     }
     s = st->stmt[S_PUT];
     sqlite3_bind_int64(s, 1, cmd->received_ms);
@@ -533,7 +523,7 @@ enum sb_err sb_store_put_command(struct sb_store *st, const struct sb_store_comm
     } else {
         sqlite3_bind_zeroblob(s, 3, 0); /* a NULL pointer would bind NULL */
     }
-    bind_text(s, 4, cmd->response_topic);
+    sb_store_bind_text(s, 4, cmd->response_topic);
     if (!cmd->correlation) {
         sqlite3_bind_null(s, 5);
     } else if (cmd->correlation_len) {
@@ -542,13 +532,13 @@ enum sb_err sb_store_put_command(struct sb_store *st, const struct sb_store_comm
         sqlite3_bind_zeroblob(s, 5, 0);
     }
     sqlite3_bind_text(s, 6, cmd->gen_id, -1, SQLITE_STATIC);
-    rc = run(s);
+    rc = sb_store_run(s);
     if (rc == SQLITE_OK) {
         *seq = sqlite3_last_insert_rowid(st->db);
     } else {
-        err = fail(st, rc, "put command from %s (id %s)", cmd->topic, cmd->gen_id);
+        err = sb_store_fail(st, rc, "put command from %s (id %s)", cmd->topic, cmd->gen_id);
     }
-    unlock(st);
+    sb_store_unlock(st);
     return err;
 }
 
@@ -589,7 +579,7 @@ enum sb_err sb_store_load_unfinished(struct sb_store *st, int64_t after, size_t 
     if (max == 0) {
         return SB_OK;
     }
-    err = lock(st, "load");
+    err = sb_store_lock(st, "load");
     if (err != SB_OK) {
         return err;
     }
@@ -619,10 +609,10 @@ enum sb_err sb_store_load_unfinished(struct sb_store *st, int64_t after, size_t 
         fn(arg, &row);
     }
     if (rc != SQLITE_DONE) {
-        err = fail(st, rc, "load unfinished after seq %lld", (long long)after);
+        err = sb_store_fail(st, rc, "load unfinished after seq %lld", (long long)after);
     }
-    finish(s);
-    unlock(st);
+    sb_store_finish(s);
+    sb_store_unlock(st);
     return err;
 }
 
@@ -633,7 +623,7 @@ enum sb_err sb_store_load_unfinished(struct sb_store *st, int64_t after, size_t 
  * a dropped OUTCOME leaves the row PENDING (sent again after a restart), a dropped DONE leaves
  * it OUTCOME (published again), a dropped ATTEMPT undercounts attempts. The proper fix is to
  * reserve the op's memory before the request is made, so that staging cannot fail. */
-static void stage(struct sb_store *st, struct op *op)
+static void stage(struct sb_store *st, struct sb_store_op *op)
 {
     size_t lens[STR_COUNT];
     size_t total = 0;
@@ -645,7 +635,7 @@ static void stage(struct sb_store *st, struct op *op)
     }
     if (st->nops == st->cap) {
         size_t cap = st->cap ? st->cap * 2 : STAGE_FIRST_SIZE;
-        struct op *ops = realloc(st->ops, cap * sizeof(*ops));
+        struct sb_store_op *ops = realloc(st->ops, cap * sizeof(*ops));
         if (!ops) {
             goto oom;
         }
@@ -678,7 +668,7 @@ oom:
 void sb_store_stage_attempt(struct sb_store *st, int64_t seq, const char *cmd_id,
                             const char *recipient, int attempts, int64_t handed_ms)
 {
-    struct op op = {.type = OP_ATTEMPT, .seq = seq, .ms = handed_ms, .attempts = attempts};
+    struct sb_store_op op = {.type = OP_ATTEMPT, .seq = seq, .ms = handed_ms, .attempts = attempts};
 
     if (!st) {
         return;
@@ -693,7 +683,7 @@ void sb_store_stage_outcome(struct sb_store *st, int64_t seq, const char *cmd_id
                             const char *status, int attempts, const char *outcome_topic,
                             const char *outcome)
 {
-    struct op op = {.type = OP_OUTCOME, .seq = seq, .attempts = attempts};
+    struct sb_store_op op = {.type = OP_OUTCOME, .seq = seq, .attempts = attempts};
 
     if (!st) {
         return;
@@ -710,7 +700,17 @@ void sb_store_stage_outcome(struct sb_store *st, int64_t seq, const char *cmd_id
 
 void sb_store_stage_done(struct sb_store *st, int64_t seq, int64_t now_ms)
 {
-    struct op op = {.type = OP_DONE, .seq = seq, .ms = now_ms};
+    struct sb_store_op op = {.type = OP_DONE, .seq = seq, .ms = now_ms};
+
+    if (!st) {
+        return;
+    }
+    stage(st, &op);
+}
+
+void sb_store_stage_inbox_done(struct sb_store *st, int64_t seq)
+{
+    struct sb_store_op op = {.type = OP_INBOX_DONE, .seq = seq};
 
     if (!st) {
         return;
@@ -723,7 +723,7 @@ size_t sb_store_staged(const struct sb_store *st)
     return st ? st->nops : 0;
 }
 
-static int apply(struct sb_store *st, const struct op *op)
+static int apply(struct sb_store *st, const struct sb_store_op *op)
 {
     sqlite3_stmt *s = NULL;
 
@@ -731,24 +731,27 @@ static int apply(struct sb_store *st, const struct op *op)
     case OP_ATTEMPT:
         s = st->stmt[S_ATTEMPT];
         sqlite3_bind_int(s, 2, op->attempts);
-        bind_text(s, 3, op->s[STR_CMD_ID]);
-        bind_text(s, 4, op->s[STR_RECIPIENT]);
+        sb_store_bind_text(s, 3, op->s[STR_CMD_ID]);
+        sb_store_bind_text(s, 4, op->s[STR_RECIPIENT]);
         sqlite3_bind_int64(s, 5, op->ms);
         break;
     case OP_OUTCOME:
         s = st->stmt[S_OUTCOME];
         sqlite3_bind_int(s, 2, op->attempts);
         for (int i = STR_CMD_ID; i <= STR_OUTCOME; i++) {
-            bind_text(s, 3 + i, op->s[i]);
+            sb_store_bind_text(s, 3 + i, op->s[i]);
         }
         break;
     case OP_DONE:
         s = st->stmt[S_DONE];
         sqlite3_bind_int64(s, 2, op->ms);
         break;
+    case OP_INBOX_DONE:
+        s = st->istmt[I_INBOX_DONE];
+        break;
     }
     sqlite3_bind_int64(s, 1, op->seq);
-    return run(s);
+    return sb_store_run(s);
 }
 
 enum sb_err sb_store_flush(struct sb_store *st)
@@ -763,13 +766,13 @@ enum sb_err sb_store_flush(struct sb_store *st)
     if (st->nops == 0) {
         return SB_OK;
     }
-    err = lock(st, "flush");
+    err = sb_store_lock(st, "flush");
     if (err != SB_OK) {
         return err;
     }
-    rc = begin(st);
+    rc = sb_store_begin(st);
     if (rc != SQLITE_OK) {
-        err = fail(st, rc, "flush: begin (%zu staged writes kept)", st->nops);
+        err = sb_store_fail(st, rc, "flush: begin (%zu staged writes kept)", st->nops);
         goto out;
     }
     for (; i < st->nops; i++) {
@@ -779,18 +782,18 @@ enum sb_err sb_store_flush(struct sb_store *st)
         }
     }
     if (rc == SQLITE_OK) {
-        rc = commit(st);
+        rc = sb_store_commit(st);
     }
     if (rc != SQLITE_OK) {
-        err = fail(st, rc, "flush: seq %lld (%zu staged writes kept)",
-                   i < st->nops ? (long long)st->ops[i].seq : -1LL, st->nops);
-        rollback(st);
+        err = sb_store_fail(st, rc, "flush: seq %lld (%zu staged writes kept)",
+                            i < st->nops ? (long long)st->ops[i].seq : -1LL, st->nops);
+        sb_store_rollback(st);
         goto out;
     }
     free_ops(st, 0);
     st->nops = 0;
 out:
-    unlock(st);
+    sb_store_unlock(st);
     return err;
 }
 
@@ -810,11 +813,11 @@ enum sb_err sb_store_dedupe_claim(struct sb_store *st, const char *key, int64_t 
     }
     *duplicate = false;
     until = now_ms > INT64_MAX - window_ms ? INT64_MAX : now_ms + window_ms;
-    err = lock(st, "dedupe");
+    err = sb_store_lock(st, "dedupe");
     if (err != SB_OK) {
         return err;
     }
-    rc = begin(st);
+    rc = sb_store_begin(st);
     if (rc == SQLITE_OK) {
         s = st->stmt[S_DEDUPE_GET];
         sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
@@ -830,63 +833,75 @@ enum sb_err sb_store_dedupe_claim(struct sb_store *st, const char *key, int64_t 
         } else if (rc == SQLITE_DONE) {
             rc = SQLITE_OK;
         }
-        finish(s);
+        sb_store_finish(s);
     }
     if (rc == SQLITE_OK && claim) {
         s = st->stmt[S_DEDUPE_SET];
         sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, seq);
         sqlite3_bind_int64(s, 3, until);
-        rc = run(s);
+        rc = sb_store_run(s);
     }
     if (rc == SQLITE_OK) {
-        rc = commit(st);
+        rc = sb_store_commit(st);
     }
     if (rc != SQLITE_OK) {
         *duplicate = false;
-        err = fail(st, rc, "dedupe claim for seq %lld", (long long)seq);
-        rollback(st);
+        err = sb_store_fail(st, rc, "dedupe claim for seq %lld", (long long)seq);
+        sb_store_rollback(st);
     }
-    unlock(st);
+    sb_store_unlock(st);
     return err;
 }
 
 /* Deletes in batches of PRUNE_BATCH, taking the lock for each, so that a large prune does not
- * hold up put_command (and the broker's PUBACK) for long. Dedupe claims are deleted when they
- * expired by before_ms, a subset of the expired ones when before_ms is in the past; the rest go
- * at a later prune. An expired claim left in the table is harmless: claim treats it as absent. */
-enum sb_err sb_store_prune(struct sb_store *st, int64_t before_ms)
+ * hold up put_command (and the broker's PUBACK) for long. Two clocks: history (finished commands,
+ * delivery statuses) goes by before_ms; what carries its own expiry (dedupe claims, event keys)
+ * goes once that expiry is reached at now_ms, so a key lives exactly as long as put_event's
+ * caller asked. An expired claim left in the table is harmless: claim treats it as absent. */
+enum sb_err sb_store_prune(struct sb_store *st, int64_t before_ms, int64_t now_ms)
 {
-    static const enum stmt_id which[] = {S_PRUNE_COMMANDS, S_PRUNE_DEDUPE};
+    struct {
+        sqlite3_stmt *s;
+        int64_t limit;
+    } which[4];
     enum sb_err err = SB_OK;
 
     if (!st) {
         return SB_E_INVAL;
     }
+    which[0].s = st->stmt[S_PRUNE_COMMANDS];
+    which[0].limit = before_ms;
+    which[1].s = st->stmt[S_PRUNE_DEDUPE];
+    which[1].limit = now_ms;
+    which[2].s = st->istmt[I_PRUNE_KEYS];
+    which[2].limit = now_ms;
+    which[3].s = st->istmt[I_PRUNE_STATUS];
+    which[3].limit = before_ms;
     for (size_t w = 0; w < sizeof(which) / sizeof(which[0]) && err == SB_OK; w++) {
         int changes;
         do {
-            sqlite3_stmt *s = st->stmt[which[w]];
+            sqlite3_stmt *s = which[w].s;
             int rc;
-            err = lock(st, "prune");
+            err = sb_store_lock(st, "prune");
             if (err != SB_OK) {
                 return err;
             }
-            sqlite3_bind_int64(s, 1, before_ms);
+            sqlite3_bind_int64(s, 1, which[w].limit);
             sqlite3_bind_int(s, 2, PRUNE_BATCH);
-            rc = run(s);
+            rc = sb_store_run(s);
             changes = rc == SQLITE_OK ? sqlite3_changes(st->db) : 0;
             if (rc != SQLITE_OK) {
-                err = fail(st, rc, "prune before %lld", (long long)before_ms);
+                err = sb_store_fail(st, rc, "prune (%lld at %lld)", (long long)which[w].limit,
+                                    (long long)now_ms);
             }
-            unlock(st);
+            sb_store_unlock(st);
         } while (err == SB_OK && changes == PRUNE_BATCH);
     }
     return err;
 }
 
-/* Runs a count(*) statement whose parameters are bound. Caller holds the lock. */
-static enum sb_err count(struct sb_store *st, sqlite3_stmt *s, int64_t *out, const char *what)
+enum sb_err sb_store_count(struct sb_store *st, sqlite3_stmt *s, int64_t *out, const char *what)
 {
     enum sb_err err = SB_OK;
     int rc = sqlite3_step(s);
@@ -894,9 +909,9 @@ static enum sb_err count(struct sb_store *st, sqlite3_stmt *s, int64_t *out, con
     if (rc == SQLITE_ROW) {
         *out = sqlite3_column_int64(s, 0);
     } else {
-        err = fail(st, rc, "%s", what);
+        err = sb_store_fail(st, rc, "%s", what);
     }
-    finish(s);
+    sb_store_finish(s);
     return err;
 }
 
@@ -907,10 +922,10 @@ enum sb_err sb_store_depth(struct sb_store *st, int64_t *depth)
     if (!st || !depth) {
         return SB_E_INVAL;
     }
-    err = lock(st, "depth");
+    err = sb_store_lock(st, "depth");
     if (err == SB_OK) {
-        err = count(st, st->stmt[S_DEPTH], depth, "depth");
-        unlock(st);
+        err = sb_store_count(st, st->stmt[S_DEPTH], depth, "depth");
+        sb_store_unlock(st);
     }
     return err;
 }
@@ -923,13 +938,13 @@ enum sb_err sb_store_count_handed(struct sb_store *st, const char *recipient, in
     if (!st || !recipient || !n) {
         return SB_E_INVAL;
     }
-    err = lock(st, "count handed");
+    err = sb_store_lock(st, "count handed");
     if (err == SB_OK) {
         sqlite3_stmt *s = st->stmt[S_COUNT_HANDED];
         sqlite3_bind_text(s, 1, recipient, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, since_ms);
-        err = count(st, s, n, "count handed");
-        unlock(st);
+        err = sb_store_count(st, s, n, "count handed");
+        sb_store_unlock(st);
     }
     return err;
 }
@@ -963,7 +978,7 @@ enum sb_err sb_store_lookup_message(struct sb_store *st, const char *message_id,
     if (!st || !message_id || !cmd_id || !recipient) {
         return SB_E_INVAL;
     }
-    err = lock(st, "lookup");
+    err = sb_store_lock(st, "lookup");
     if (err != SB_OK) {
         return err;
     }
@@ -977,9 +992,9 @@ enum sb_err sb_store_lookup_message(struct sb_store *st, const char *message_id,
             err = SB_E_NOMEM;
         }
     } else if (rc != SQLITE_DONE) {
-        err = fail(st, rc, "lookup message %s", message_id);
+        err = sb_store_fail(st, rc, "lookup message %s", message_id);
     }
-    finish(s);
-    unlock(st);
+    sb_store_finish(s);
+    sb_store_unlock(st);
     return err;
 }

@@ -31,6 +31,10 @@ enum sb_err sb_signature_compute(const char *secret, const void *body, size_t bo
                                  const char *nonce, const char *timestamp,
                                  char out[SB_SIGNATURE_LEN + 1]) SB_MUST_CHECK;
 
+/* The SHA-256 of a body as 64 lower-case hex characters and a NUL: the deduplication key of
+ * callbacks that carry no id of their own (facts section 9). In sha256.c. */
+void sb_sha256_hex(const void *body, size_t len, char out[65]);
+
 /* "ok", "missing", "malformed", "stale", "mismatch": for logs and metrics labels. */
 const char *sb_sig_verdict_name(enum sb_sig_verdict v);
 

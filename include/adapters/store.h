@@ -88,8 +88,12 @@ size_t sb_store_staged(const struct sb_store *st);
 enum sb_err sb_store_dedupe_claim(struct sb_store *st, const char *key, int64_t seq, int64_t now_ms,
                                   int64_t window_ms, bool *duplicate) SB_MUST_CHECK;
 
-/* Deletes DONE rows finished before `before_ms` and expired dedupe claims. Thread: loop. */
-enum sb_err sb_store_prune(struct sb_store *st, int64_t before_ms) SB_MUST_CHECK;
+/* Deletes history: DONE rows finished before `before_ms` and delivery statuses (issue 3) not
+ * updated since `before_ms`. Deletes what expired by `now_ms` (the wall clock): dedupe claims
+ * and webhook event keys whose until_ms <= now_ms; a key's own keep_until_ms governs how long
+ * it deduplicates (promise 2), not the history period. Inbox rows and contacts are never
+ * pruned. Thread: loop. */
+enum sb_err sb_store_prune(struct sb_store *st, int64_t before_ms, int64_t now_ms) SB_MUST_CHECK;
 
 /* Number of unfinished rows (PENDING + OUTCOME). Thread: any. */
 enum sb_err sb_store_depth(struct sb_store *st, int64_t *depth) SB_MUST_CHECK;
@@ -108,15 +112,15 @@ enum sb_err sb_store_lookup_message(struct sb_store *st, const char *message_id,
 
 /* One verified, normalised webhook event to keep. Strings are borrowed for the call. */
 struct sb_store_event {
-    const char *dedupe_key;  /* the event's key (facts section 9); kept until keep_until_ms */
-    int64_t keep_until_ms;   /* at least 24 h from now (PRODUCT.md promise 2) */
-    const char *topic;       /* the full topic to publish on */
-    const char *payload;     /* the JSON text to publish */
-    const char *message_id;  /* delivery reports: Sinch's message id, else NULL */
-    const char *channel;     /* delivery reports: the channel, else NULL */
-    int rank;                /* delivery reports: sb_delivery_rank() of the status, else 0 */
-    const char *contact;     /* MESSAGE_INBOUND: the sender (for BRIDGE_WINDOW_CHECK), else NULL */
-    int64_t received_ms;     /* wall clock */
+    const char *dedupe_key; /* the event's key (facts section 9); kept until keep_until_ms */
+    int64_t keep_until_ms;  /* at least 24 h from now (PRODUCT.md promise 2) */
+    const char *topic;      /* the full topic to publish on */
+    const char *payload;    /* the JSON text to publish */
+    const char *message_id; /* delivery reports: Sinch's message id, else NULL */
+    const char *channel;    /* delivery reports: the channel, else NULL */
+    int rank;               /* delivery reports: sb_delivery_rank() of the status, else 0 */
+    const char *contact;    /* MESSAGE_INBOUND: the sender (for BRIDGE_WINDOW_CHECK), else NULL */
+    int64_t received_ms;    /* wall clock */
 };
 
 enum sb_store_event_result {

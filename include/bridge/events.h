@@ -19,19 +19,19 @@ enum sb_event_kind {
 
 struct sb_event {
     enum sb_event_kind kind;
-    char *trigger;     /* upper-case trigger name ("MESSAGE_INBOUND", ...), "UNKNOWN" when no
-                        * payload key is known */
-    char *topic;       /* below the prefix: "inbound/whatsapp/15551234567" (the alias when the
-                        * number has one), "delivery/whatsapp/mom", "event/conversation_start" */
-    json_t *payload;   /* the normalised payload, "raw" included (new reference owned here) */
-    char *dedupe_key;  /* facts section 9's key, prefixed with the trigger; never NULL */
-    char *channel;     /* upper-case channel, or NULL */
-    char *identity;    /* the contact: E.164 with '+' for phone channels, else Sinch's identity;
-                        * NULL when the event names none */
-    char *message_id;  /* DELIVERY: Sinch's message id; INBOUND choice: the message tapped */
-    char *status;      /* DELIVERY: the status */
-    char *cmd_id;      /* DELIVERY and choice taps: the command id from the metadata, or NULL
-                        * (the caller may find it in the store by message_id and set "id") */
+    char *trigger;    /* upper-case trigger name ("MESSAGE_INBOUND", ...), "UNKNOWN" when no
+                       * payload key is known */
+    char *topic;      /* below the prefix: "inbound/whatsapp/15551234567" (the alias when the
+                       * number has one), "delivery/whatsapp/mom", "event/conversation_start" */
+    json_t *payload;  /* the normalised payload, "raw" included (new reference owned here) */
+    char *dedupe_key; /* facts section 9's key, prefixed with the trigger; never NULL */
+    char *channel;    /* upper-case channel, or NULL */
+    char *identity;   /* the contact: E.164 with '+' for phone channels, else Sinch's identity;
+                       * NULL when the event names none */
+    char *message_id; /* DELIVERY: Sinch's message id; INBOUND choice: the message tapped */
+    char *status;     /* DELIVERY: the status */
+    char *cmd_id;     /* DELIVERY and choice taps: the command id from the metadata, or NULL
+                       * (the caller may find it in the store by message_id and set "id") */
 };
 
 /* Parses and normalises one callback body (len bytes). `body_sha256_hex` (64 hex characters)

@@ -289,11 +289,11 @@ static void test_open_creates(void)
     case_dir(path, sizeof(path), "a");
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700);
     CHECK_STR(raw_text(dir, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
-    CHECK(raw_int(dir, "PRAGMA user_version") == 1);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 2);
     CHECK(raw_int(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe'") == 1);
     sb_store_close(st);
     st = open_ok(dir); /* again, on the existing file: no migration */
-    CHECK(raw_int(dir, "PRAGMA user_version") == 1);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 2);
     sb_store_close(st);
     sb_store_close(NULL);
 }
@@ -715,12 +715,13 @@ static void test_prune_queries(void)
     CHECK(sb_store_depth(st, &n) == SB_OK && n == 4);
     CHECK(sb_store_dedupe_claim(st, "old", seq[0], 0, 500, &dup) == SB_OK);  /* until 500 */
     CHECK(sb_store_dedupe_claim(st, "new", seq[1], 0, 5000, &dup) == SB_OK); /* until 5000 */
-    CHECK(sb_store_prune(st, 2000) == SB_OK); /* seq0 (finished 1000) goes, seq1 (3000) stays */
+    CHECK(sb_store_prune(st, 2000, 2000) ==
+          SB_OK); /* seq0 (finished 1000) goes, seq1 (3000) stays */
     CHECK(raw_int(dir, "SELECT count(*) FROM commands") == 5);
     CHECK(raw_int(dir, "SELECT count(*) FROM dedupe") == 1);
     CHECK(sb_store_lookup_message(st, "M0", &cmd_id, &recipient) == SB_OK && cmd_id == NULL);
     CHECK(sb_store_depth(st, &n) == SB_OK && n == 4); /* unfinished rows are never pruned */
-    CHECK(sb_store_prune(st, 10000) == SB_OK);
+    CHECK(sb_store_prune(st, 10000, 10000) == SB_OK);
     CHECK(raw_int(dir, "SELECT count(*) FROM commands") == 4);
     CHECK(raw_int(dir, "SELECT count(*) FROM dedupe") == 0);
     sb_store_close(st);
@@ -741,7 +742,7 @@ static void test_prune_queries(void)
         CHECK(failed == 0);
     }
     CHECK(sb_store_flush(st) == SB_OK);
-    CHECK(sb_store_prune(st, 11) == SB_OK);
+    CHECK(sb_store_prune(st, 11, 11) == SB_OK);
     CHECK(raw_int(dir, "SELECT count(*) FROM commands") == 0);
     sb_store_close(st);
 }

@@ -1,0 +1,230 @@
+/* The store's inbound half (issue 3): webhook events are stored, with their dedupe key, before
+ * the listener answers 200, then published from the inbox and deleted once the broker
+ * acknowledged them. Also the delivery rank per message (a status never moves backwards) and
+ * the last inbound time per contact. Thread: loop, except sb_store_inbox_depth (any).
+ * The tables are schema v2 in store.c; the connection, lock and staging are store.c's too. */
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "adapters/store.h"
+#include "adapters/store_internal.h"
+
+/* Prepared by sb_store_open() with store.c's own; reset after every use. */
+const char *const sb_store_inbox_sql[I_COUNT] = {
+    /* OR IGNORE: a key seen before changes nothing, and its first until_ms stays. */
+    [I_KEY_PUT] = "INSERT OR IGNORE INTO event_keys(key, until_ms) VALUES (?1, ?2)",
+    [I_STATUS_GET] = "SELECT rank FROM message_status WHERE message_id = ?1 AND channel = ?2",
+    [I_STATUS_SET] = "INSERT OR REPLACE INTO message_status(message_id, channel, rank, updated_ms)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+    [I_INBOX_PUT] = "INSERT INTO inbox(received_ms, topic, payload) VALUES (?1, ?2, ?3)",
+    /* max(): webhooks may arrive out of order, so an older message never moves the time back. */
+    [I_CONTACT_SET] = "INSERT INTO contacts(identity, last_inbound_ms) VALUES (?1, ?2)"
+                      " ON CONFLICT(identity) DO UPDATE"
+                      " SET last_inbound_ms = max(last_inbound_ms, excluded.last_inbound_ms)",
+    [I_INBOX_LOAD] = "SELECT seq, topic, payload FROM inbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    [I_INBOX_DONE] = "DELETE FROM inbox WHERE seq = ?1",
+    [I_INBOX_DEPTH] = "SELECT count(*) FROM inbox",
+    [I_LAST_INBOUND] = "SELECT last_inbound_ms FROM contacts WHERE identity = ?1",
+    /* ?1 of the two prunes: I_PRUNE_KEYS gets now, I_PRUNE_STATUS the history limit. */
+    [I_PRUNE_KEYS] = "DELETE FROM event_keys WHERE key IN (SELECT key FROM event_keys"
+                     " WHERE until_ms <= ?1 LIMIT ?2)",
+    [I_PRUNE_STATUS] = "DELETE FROM message_status WHERE (message_id, channel) IN"
+                       " (SELECT message_id, channel FROM message_status"
+                       " WHERE updated_ms < ?1 LIMIT ?2)",
+};
+
+/* The writes of put_event, inside its transaction. Returns the SQLite code; *res says what
+ * was decided. A duplicate or stale event returns before anything but the key is written. */
+static int write_event(struct sb_store *st, const struct sb_store_event *ev,
+                       enum sb_store_event_result *res)
+{
+    sqlite3_stmt *s = st->istmt[I_KEY_PUT];
+    int rc;
+
+    sqlite3_bind_text(s, 1, ev->dedupe_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, ev->keep_until_ms);
+    rc = sb_store_run(s);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    if (sqlite3_changes(st->db) == 0) {
+        *res = SB_STORE_EVENT_DUPLICATE;
+        return SQLITE_OK;
+    }
+    /* Rank 0 (an unknown status) is always published and never stored: it cannot make a
+     * known status stale, nor be made stale by one. */
+    if (ev->message_id && ev->channel && ev->rank > 0) {
+        int stored = 0;
+        s = st->istmt[I_STATUS_GET];
+        sqlite3_bind_text(s, 1, ev->message_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, ev->channel, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW) {
+            stored = sqlite3_column_int(s, 0);
+        }
+        sb_store_finish(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            return rc;
+        }
+        if (ev->rank <= stored) {
+            *res = SB_STORE_EVENT_STALE; /* the key stays: a redelivery is a duplicate */
+            return SQLITE_OK;
+        }
+        s = st->istmt[I_STATUS_SET];
+        sqlite3_bind_text(s, 1, ev->message_id, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, ev->channel, -1, SQLITE_STATIC);
+        sqlite3_bind_int(s, 3, ev->rank);
+        sqlite3_bind_int64(s, 4, ev->received_ms);
+        rc = sb_store_run(s);
+        if (rc != SQLITE_OK) {
+            return rc;
+        }
+    }
+    s = st->istmt[I_INBOX_PUT];
+    sqlite3_bind_int64(s, 1, ev->received_ms);
+    sqlite3_bind_text(s, 2, ev->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, ev->payload, -1, SQLITE_STATIC);
+    rc = sb_store_run(s);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    if (ev->contact) {
+        s = st->istmt[I_CONTACT_SET];
+        sqlite3_bind_text(s, 1, ev->contact, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, ev->received_ms);
+        rc = sb_store_run(s);
+        if (rc != SQLITE_OK) {
+            return rc;
+        }
+    }
+    *res = SB_STORE_EVENT_STORED;
+    return SQLITE_OK;
+}
+
+/* One BEGIN IMMEDIATE .. COMMIT under the lock, so the key, the rank, the inbox row and the
+ * contact are all kept or none is: a failure (a full disk) rolls the key back too, the listener
+ * answers 503, and Sinch's retry is stored as new. sb_store_flush() runs its own transaction
+ * under the same lock and ends it before unlocking, so the two never nest; settle checks it. */
+enum sb_err sb_store_put_event(struct sb_store *st, const struct sb_store_event *ev,
+                               enum sb_store_event_result *result)
+{
+    enum sb_store_event_result res = SB_STORE_EVENT_DUPLICATE;
+    enum sb_err err;
+    int rc;
+
+    if (result) {
+        *result = SB_STORE_EVENT_DUPLICATE; /* on failure: nothing to publish */
+    }
+    if (!st || !ev || !result || !ev->dedupe_key || !ev->topic || !ev->payload || ev->rank < 0) {
+        return SB_E_INVAL;
+    }
+    err = sb_store_lock(st, "put event");
+    if (err != SB_OK) {
+        return err;
+    }
+    err = sb_store_settle(st, "put event");
+    if (err != SB_OK) {
+        goto out;
+    }
+    rc = sb_store_begin(st);
+    if (rc == SQLITE_OK) {
+        rc = write_event(st, ev, &res);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sb_store_commit(st); /* a duplicate commits an empty transaction */
+    }
+    if (rc != SQLITE_OK) {
+        err = sb_store_fail(st, rc, "put event %s on %s", ev->dedupe_key, ev->topic);
+        sb_store_rollback(st);
+        goto out;
+    }
+    *result = res;
+out:
+    sb_store_unlock(st);
+    return err;
+}
+
+/* Same rules as sb_store_load_unfinished(): fn runs under the lock with the SELECT active. */
+enum sb_err sb_store_load_inbox(struct sb_store *st, int64_t after, size_t max,
+                                sb_store_inbox_fn fn, void *arg)
+{
+    sqlite3_stmt *s;
+    enum sb_err err;
+    int rc;
+
+    if (!st || !fn) {
+        return SB_E_INVAL;
+    }
+    if (max == 0) {
+        return SB_OK;
+    }
+    err = sb_store_lock(st, "load inbox");
+    if (err != SB_OK) {
+        return err;
+    }
+    s = st->istmt[I_INBOX_LOAD];
+    sqlite3_bind_int64(s, 1, after);
+    sqlite3_bind_int64(s, 2, max > (size_t)INT64_MAX ? INT64_MAX : (int64_t)max);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct sb_store_inbox_row row;
+        row.seq = sqlite3_column_int64(s, 0);
+        row.topic = (const char *)sqlite3_column_text(s, 1);
+        row.payload = (const char *)sqlite3_column_text(s, 2);
+        if (!row.topic || !row.payload) {
+            rc = SQLITE_NOMEM; /* a NULL from a NOT NULL column: the conversion ran out */
+            break;
+        }
+        fn(arg, &row);
+    }
+    if (rc != SQLITE_DONE) {
+        err = sb_store_fail(st, rc, "load inbox after seq %lld", (long long)after);
+    }
+    sb_store_finish(s);
+    sb_store_unlock(st);
+    return err;
+}
+
+enum sb_err sb_store_inbox_depth(struct sb_store *st, int64_t *depth)
+{
+    enum sb_err err;
+
+    if (!st || !depth) {
+        return SB_E_INVAL;
+    }
+    err = sb_store_lock(st, "inbox depth");
+    if (err == SB_OK) {
+        err = sb_store_count(st, st->istmt[I_INBOX_DEPTH], depth, "inbox depth");
+        sb_store_unlock(st);
+    }
+    return err;
+}
+
+enum sb_err sb_store_last_inbound(struct sb_store *st, const char *contact, int64_t *when_ms)
+{
+    sqlite3_stmt *s;
+    enum sb_err err;
+    int rc;
+
+    if (when_ms) {
+        *when_ms = 0;
+    }
+    if (!st || !contact || !when_ms) {
+        return SB_E_INVAL;
+    }
+    err = sb_store_lock(st, "last inbound");
+    if (err != SB_OK) {
+        return err;
+    }
+    s = st->istmt[I_LAST_INBOUND];
+    sqlite3_bind_text(s, 1, contact, -1, SQLITE_STATIC);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *when_ms = sqlite3_column_int64(s, 0);
+    } else if (rc != SQLITE_DONE) {
+        err = sb_store_fail(st, rc, "last inbound of %s", contact);
+    }
+    sb_store_finish(s);
+    sb_store_unlock(st);
+    return err;
+}

@@ -1,0 +1,345 @@
+/* The HTTP listener: an lws vhost on the loop's context. It routes the few endpoints, gathers a
+ * webhook's body within its limit, hands complete requests to the handlers and writes their
+ * answers (status line, headers and body in one write). Thread: loop. */
+#include "adapters/webhook.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "bridge/log.h"
+
+#define PATH_MAX_LEN     256
+#define HEADER_VALUE_MAX 256 /* signature headers are ~44 characters; longer ones are refused */
+#define HEADER_ROOM      512
+#define BODY_TIMEOUT_S   10 /* a client must send its whole body within this */
+
+struct sb_webhook {
+    const struct sb_config *cfg;
+    struct sb_webhook_handlers handlers;
+    void *arg;
+    struct lws_vhost *vhost;
+    struct lws_protocols protocols[2];
+};
+
+enum endpoint { EP_WEBHOOK, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_NONE };
+
+/* One HTTP transaction: lws zeroes it for each request on a connection. */
+struct txn {
+    enum endpoint ep;
+    char *body; /* the webhook body, NUL-terminated; owned */
+    size_t body_len;
+    size_t body_cap; /* its Content-Length */
+    bool close_after;
+};
+
+static struct sb_webhook *webhook_of(struct lws *wsi)
+{
+    return lws_vhost_user(lws_get_vhost(wsi));
+}
+
+static const char *reason_phrase(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 411:
+        return "Length Required";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
+    }
+}
+
+/* Writes the answer and ends the transaction. Returns what the callback must return (-1
+ * closes the connection). Frees ans->body. */
+static int answer(struct lws *wsi, struct txn *t, struct sb_http_answer *ans, const char *allow)
+{
+    size_t body_len = ans->body ? strlen(ans->body) : 0;
+    size_t need = LWS_PRE + HEADER_ROOM + body_len;
+    unsigned char *buf = malloc(need);
+    int rc = -1;
+
+    if (!buf) {
+        goto out;
+    }
+    unsigned char *start = buf + LWS_PRE;
+    int n = snprintf((char *)start, HEADER_ROOM,
+                     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n%s%s%s%s\r\n",
+                     ans->status, reason_phrase(ans->status),
+                     ans->content_type ? ans->content_type : "application/json", body_len,
+                     allow ? "allow: " : "", allow ? allow : "", allow ? "\r\n" : "",
+                     t->close_after ? "connection: close\r\n" : "");
+    if (n < 0 || n >= HEADER_ROOM) {
+        goto out;
+    }
+    if (body_len) {
+        memcpy(start + n, ans->body, body_len);
+    }
+    int len = n + (int)body_len;
+    if (lws_write(wsi, start, (size_t)len, LWS_WRITE_HTTP_FINAL) != len || t->close_after) {
+        goto out;
+    }
+    rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+out:
+    free(buf);
+    free(ans->body);
+    ans->body = NULL;
+    return rc;
+}
+
+static int answer_error(struct lws *wsi, struct txn *t, int status, const char *message,
+                        const char *allow)
+{
+    struct sb_http_answer ans = {.status = status};
+    size_t n = strlen(message) + 32;
+    ans.body = malloc(n);
+    if (ans.body) {
+        snprintf(ans.body, n, "{\"error\":\"%s\"}", message);
+    }
+    return answer(wsi, t, &ans, allow);
+}
+
+/* A custom header's value into buf, or NULL when absent, empty or too long. */
+static const char *custom_header(struct lws *wsi, const char *name, char *buf, int len)
+{
+    int n = lws_hdr_custom_length(wsi, name, (int)strlen(name));
+    if (n <= 0 || n >= len || lws_hdr_custom_copy(wsi, buf, len, name, (int)strlen(name)) < 0) {
+        return NULL;
+    }
+    return buf;
+}
+
+static int run_webhook(struct lws *wsi, struct txn *t)
+{
+    struct sb_webhook *wh = webhook_of(wsi);
+    char nonce[HEADER_VALUE_MAX], ts[HEADER_VALUE_MAX], sig[HEADER_VALUE_MAX];
+    char alg[HEADER_VALUE_MAX], ctype[HEADER_VALUE_MAX];
+    struct sb_http_answer ans = {.status = 500};
+    struct sb_webhook_request rq = {
+        .body = t->body ? t->body : "",
+        .body_len = t->body_len,
+        .nonce = custom_header(wsi, "x-sinch-webhook-signature-nonce:", nonce, sizeof(nonce)),
+        .timestamp = custom_header(wsi, "x-sinch-webhook-signature-timestamp:", ts, sizeof(ts)),
+        .signature = custom_header(wsi, "x-sinch-webhook-signature:", sig, sizeof(sig)),
+        .algorithm = custom_header(wsi, "x-sinch-webhook-signature-algorithm:", alg, sizeof(alg)),
+    };
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
+        lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) > 0) {
+        rq.content_type = ctype;
+    }
+    wh->handlers.webhook(wh->arg, &rq, &ans);
+    free(t->body);
+    t->body = NULL;
+    return answer(wsi, t, &ans, NULL);
+}
+
+static int run_get(struct lws *wsi, struct txn *t)
+{
+    struct sb_webhook *wh = webhook_of(wsi);
+    struct sb_http_answer ans = {.status = 200};
+
+    switch (t->ep) {
+    case EP_HEALTHZ:
+        ans.body = strdup("{\"status\":\"ok\"}");
+        break;
+    case EP_READYZ:
+        wh->handlers.ready(wh->arg, &ans);
+        break;
+    case EP_METRICS:
+        wh->handlers.metrics(wh->arg, &ans);
+        break;
+    default:
+        return answer_error(wsi, t, 404, "not found", NULL);
+    }
+    return answer(wsi, t, &ans, NULL);
+}
+
+static enum endpoint route(const struct sb_webhook *wh, const char *path)
+{
+    if (strcmp(path, wh->cfg->webhook_path) == 0) {
+        return EP_WEBHOOK;
+    }
+    if (strcmp(path, "/healthz") == 0) {
+        return EP_HEALTHZ;
+    }
+    if (strcmp(path, "/readyz") == 0) {
+        return EP_READYZ;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        return EP_METRICS;
+    }
+    return EP_NONE;
+}
+
+/* LWS_CALLBACK_HTTP: the headers are in. */
+static int on_headers(struct lws *wsi, struct txn *t, const char *uri, size_t len)
+{
+    struct sb_webhook *wh = webhook_of(wsi);
+    char path[PATH_MAX_LEN];
+    char *u;
+    int ulen;
+    int method = lws_http_get_uri_and_method(wsi, &u, &ulen);
+    char value[32];
+
+    if (len >= sizeof(path)) {
+        return answer_error(wsi, t, 404, "not found", NULL);
+    }
+    memcpy(path, uri, len);
+    path[len] = '\0';
+    t->ep = route(wh, path);
+    if (t->ep == EP_NONE) {
+        t->close_after =
+            method == LWSHUMETH_POST || method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
+        return answer_error(wsi, t, 404, "not found", NULL);
+    }
+    if (t->ep != EP_WEBHOOK) {
+        if (method != LWSHUMETH_GET) {
+            t->close_after = method != LWSHUMETH_OPTIONS && method != LWSHUMETH_DELETE;
+            return answer_error(wsi, t, 405, "method not allowed", "GET");
+        }
+        return run_get(wsi, t);
+    }
+    if (method != LWSHUMETH_POST) {
+        t->close_after = method == LWSHUMETH_PUT || method == LWSHUMETH_PATCH;
+        return answer_error(wsi, t, 405, "method not allowed", "POST");
+    }
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0 ||
+        lws_hdr_copy(wsi, value, sizeof(value), WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+        /* lws 4.1 has no chunked request bodies and would read the rest of the connection as
+         * this body: answer, then close. */
+        t->close_after = true;
+        return answer_error(wsi, t, 411, "a Content-Length is required", NULL);
+    }
+    char *end;
+    errno = 0;
+    unsigned long long cl = strtoull(value, &end, 10);
+    if (*end || errno || value[0] == '-' || value[0] == '\0') {
+        t->close_after = true;
+        return answer_error(wsi, t, 400, "Content-Length is not a number", NULL);
+    }
+    if (cl > SB_WEBHOOK_BODY_MAX) {
+        /* Refused before a byte of it is read; closing spares us reading it at all. */
+        t->close_after = true;
+        return answer_error(wsi, t, 413, "body larger than 1 MiB", NULL);
+    }
+    t->body = malloc((size_t)cl + 1);
+    if (!t->body) {
+        return -1;
+    }
+    t->body_cap = (size_t)cl;
+    t->body_len = 0;
+    /* A client that trickles its body (slowloris) is cut off. */
+    lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, BODY_TIMEOUT_S);
+    return 0;
+}
+
+static int on_body(struct txn *t, const void *in, size_t len)
+{
+    if (!t->body || !in) {
+        return 0;
+    }
+    if (len > t->body_cap - t->body_len) {
+        len = t->body_cap - t->body_len;
+    }
+    memcpy(t->body + t->body_len, in, len);
+    t->body_len += len;
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct txn *t = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_HTTP:
+        return on_headers(wsi, t, in, len);
+    case LWS_CALLBACK_HTTP_BODY:
+        return on_body(t, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+        if (t->body) {
+            t->body[t->body_len] = '\0';
+        }
+        return run_webhook(wsi, t);
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (t) {
+            free(t->body);
+            t->body = NULL;
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+        return -1; /* no websockets, no h2c here */
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+enum sb_err sb_webhook_new(const struct sb_config *cfg, struct sb_loop *loop,
+                           const struct sb_webhook_handlers *handlers, void *arg,
+                           struct sb_webhook **out)
+{
+    struct lws_context_creation_info info;
+    struct sb_webhook *wh = calloc(1, sizeof(*wh));
+
+    if (!wh) {
+        return SB_E_NOMEM;
+    }
+    wh->cfg = cfg;
+    wh->handlers = *handlers;
+    wh->arg = arg;
+    wh->protocols[0] = (struct lws_protocols){
+        .name = "sb-http",
+        .callback = callback,
+        .per_session_data_size = sizeof(struct txn),
+    };
+    memset(&info, 0, sizeof(info));
+    info.vhost_name = "sinch-bridge";
+    info.port = cfg->listen_port;
+    /* lws takes a literal address or an interface name; "0.0.0.0" and "::" mean all. */
+    info.iface = strcmp(cfg->listen_host, "0.0.0.0") == 0 || strcmp(cfg->listen_host, "::") == 0
+                     ? NULL
+                     : cfg->listen_host;
+    info.protocols = wh->protocols;
+    info.user = wh;
+    info.keepalive_timeout = 30;
+    wh->vhost = lws_create_vhost(sb_loop_lws(loop), &info);
+    if (!wh->vhost) {
+        sb_log(SB_LOG_ERROR, "http", "cannot listen on %s:%d", cfg->listen_host, cfg->listen_port);
+        free(wh);
+        return SB_E_IO;
+    }
+    sb_log(SB_LOG_NOTICE, "http", "listening on %s:%d (webhook %s)", cfg->listen_host,
+           lws_get_vhost_listen_port(wh->vhost), cfg->webhook_path);
+    *out = wh;
+    return SB_OK;
+}
+
+void sb_webhook_free(struct sb_webhook *wh)
+{
+    if (!wh) {
+        return;
+    }
+    lws_vhost_destroy(wh->vhost);
+    free(wh);
+}

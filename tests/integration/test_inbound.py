@@ -1,0 +1,236 @@
+"""Sinch webhooks to MQTT: verified, stored before the 200, deduplicated, normalised, and
+published once even across a broker outage or a kill -9."""
+
+import json
+import time
+
+import pytest
+
+from conftest import wait_until
+
+SECRET = "hook-secret"
+
+
+def inbound_text(text="I'm on it", sender="15551234567", msg_id="01J0QKFBF5KZNWJ47TAN9ZT24M"):
+    return {
+        "app_id": "sim-app", "project_id": "sim-project",
+        "accepted_time": "2026-11-28T14:23:45.123Z", "event_time": "2026-11-28T14:23:44Z",
+        "message": {
+            "id": msg_id, "direction": "TO_APP",
+            "contact_message": {"text_message": {"text": text}},
+            "channel_identity": {"channel": "WHATSAPP", "identity": sender, "app_id": ""},
+            "conversation_id": "", "contact_id": "", "metadata": "",
+            "accept_time": "2026-11-28T14:23:45.101Z", "processing_mode": "DISPATCH"},
+        "message_metadata": "", "correlation_id": ""}
+
+
+def delivery(message_id, status, metadata="", identity="15551234567", reason=None):
+    report = {"message_id": message_id, "conversation_id": "", "status": status,
+              "channel_identity": {"channel": "WHATSAPP", "identity": identity, "app_id": ""},
+              "contact_id": "", "metadata": metadata, "processing_mode": "DISPATCH"}
+    if reason:
+        report["reason"] = reason
+    return {"app_id": "sim-app", "project_id": "sim-project",
+            "accepted_time": "2026-11-28T14:20:04.456Z", "event_time": "2026-11-28T14:20:03Z",
+            "message_delivery_report": report}
+
+
+@pytest.fixture
+def hooked(world):
+    world.start_sim()
+    bridge = world.bridge(SINCH_WEBHOOK_SECRET=SECRET,
+                          BRIDGE_CONTACTS="mom=+46701234567").start()
+    watch = world.client("sinch/inbound/#", "sinch/delivery/#", "sinch/event/#", "sinch/sent")
+    return world, bridge, watch
+
+
+def test_inbound_text_reaches_its_topic(hooked):
+    world, bridge, watch = hooked
+    status, _ = bridge.webhook(inbound_text())
+    assert status == 200
+    msg = wait_until(lambda: watch.json_on("sinch/inbound/whatsapp/15551234567"), 10,
+                     "the inbound message")[0]
+    assert msg["kind"] == "text" and msg["text"] == "I'm on it"
+    assert msg["from"] == "+15551234567" and msg["channel"] == "WHATSAPP"
+    assert msg["message_id"] == "01J0QKFBF5KZNWJ47TAN9ZT24M"
+    assert msg["raw"]["message"]["id"] == "01J0QKFBF5KZNWJ47TAN9ZT24M"
+
+
+def test_a_known_number_is_published_under_its_alias(hooked):
+    world, bridge, watch = hooked
+    assert bridge.webhook(inbound_text(sender="46701234567"))[0] == 200
+    msg = wait_until(lambda: watch.json_on("sinch/inbound/whatsapp/mom"), 10, "mom's message")[0]
+    assert msg["from"] == "+46701234567"
+
+
+def test_bad_signatures_are_401_and_publish_nothing(hooked):
+    world, bridge, watch = hooked
+    body = inbound_text()
+    assert bridge.webhook(body, secret="not-the-secret")[0] == 401
+    assert bridge.webhook(body, secret=None)[0] == 401                      # unsigned
+    assert bridge.webhook(body, timestamp=int(time.time()) - 301)[0] == 401  # stale
+    assert bridge.webhook(body, timestamp=int(time.time()) + 301)[0] == 401  # from the future
+    assert bridge.webhook(body, timestamp="12ab")[0] == 401
+    time.sleep(0.5)
+    assert watch.on("sinch/inbound/whatsapp/15551234567") == []
+    status, text = bridge.http("GET", "/metrics")
+    assert b'result="bad_signature"} 5' in text
+
+
+def test_a_tampered_body_is_refused(hooked):
+    world, bridge, watch = hooked
+    raw = json.dumps(inbound_text()).encode()
+    nonce, ts = "n1", str(int(time.time()))
+    from conftest import sign
+    headers = {"x-sinch-webhook-signature-nonce": nonce,
+               "x-sinch-webhook-signature-timestamp": ts,
+               "x-sinch-webhook-signature": sign(SECRET, raw, nonce, ts),
+               "Content-Type": "application/json"}
+    status, _ = bridge.http("POST", "/webhooks/sinch", raw.replace(b"on it", b"ON IT"), headers)
+    assert status == 401
+    time.sleep(0.3)
+    assert watch.on("sinch/inbound/whatsapp/15551234567") == []
+
+
+def test_redeliveries_are_published_once(hooked):
+    world, bridge, watch = hooked
+    body = inbound_text()
+    raw = json.dumps(body).encode()
+    ts = str(int(time.time()))
+    assert bridge.webhook(raw, nonce="same", timestamp=ts)[0] == 200
+    assert bridge.webhook(raw, nonce="same", timestamp=ts)[0] == 200   # byte-for-byte replay
+    assert bridge.webhook(body)[0] == 200                              # re-signed redelivery
+    wait_until(lambda: watch.on("sinch/inbound/whatsapp/15551234567"), 10, "the message")
+    time.sleep(0.5)
+    assert len(watch.on("sinch/inbound/whatsapp/15551234567")) == 1
+
+
+def test_limits_and_routes(hooked):
+    world, bridge, watch = hooked
+    # Over 1 MiB: answered 413 from the headers alone, before a byte of the body is read.
+    assert bridge.status_after_headers("POST", "/webhooks/sinch", 2 * 1024 * 1024) == 413
+    assert bridge.status_after_headers("POST", "/webhooks/sinch", 10 * 1024 * 1024) == 413
+    assert bridge.webhook(b"{" + b" " * (1024 * 1024 - 2) + b"}")[0] == 200  # exactly 1 MiB
+    assert bridge.webhook(b"{not json")[0] == 400
+    assert bridge.webhook(b"[1,2]")[0] == 400
+    assert bridge.webhook(b"\xff\xfe")[0] == 400
+    assert bridge.http("GET", "/webhooks/sinch")[0] == 405
+    assert bridge.http("GET", "/nope")[0] == 404
+    assert bridge.http("POST", "/healthz", b"{}")[0] == 405
+    assert bridge.http("GET", "/healthz")[0] == 200
+    status, body = bridge.http("GET", "/readyz")
+    assert status == 200 and json.loads(body) == {"ready": True, "reasons": []}
+    # ...and it still serves: a valid webhook after all that
+    assert bridge.webhook(inbound_text())[0] == 200
+    wait_until(lambda: watch.on("sinch/inbound/whatsapp/15551234567"), 10, "the message")
+
+
+def test_readyz_says_why_when_the_broker_is_away(hooked):
+    world, bridge, watch = hooked
+    world.broker.stop()
+    status, body = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(
+        bridge.http("GET", "/readyz")), 10, "not ready")
+    assert "MQTT broker not connected" in json.loads(body)["reasons"]
+    assert bridge.http("GET", "/healthz")[0] == 200
+
+
+def test_without_a_secret_the_webhook_path_is_503(world):
+    world.start_sim()
+    bridge = world.bridge().start()
+    status, body = bridge.webhook(inbound_text())
+    assert status == 503 and b"webhook secret not configured" in body
+    assert bridge.http("GET", "/healthz")[0] == 200
+
+
+def test_insecure_mode_takes_unsigned_webhooks(world):
+    world.start_sim()
+    bridge = world.bridge(BRIDGE_WEBHOOK_INSECURE=1).start()
+    watch = world.client("sinch/inbound/#")
+    assert bridge.webhook(inbound_text(), secret=None)[0] == 200
+    wait_until(lambda: watch.on("sinch/inbound/whatsapp/15551234567"), 10, "the message")
+    assert "BRIDGE_WEBHOOK_INSECURE" in bridge.log()
+
+
+def test_200_webhooks_while_the_broker_is_down_are_all_published_in_order(hooked):
+    world, bridge, watch = hooked
+    world.broker.stop()
+    for i in range(200):
+        status, _ = bridge.webhook(inbound_text(text="m%d" % i, msg_id="ID%024d" % i))
+        assert status == 200
+    world.broker.start()
+    watch = world.client("sinch/inbound/#")   # the old client went with the broker
+    # The bridge republishes what it stored; a fresh subscriber sees them as they arrive.
+    got = wait_until(lambda: (lambda m: m if len(m) >= 200 else None)(
+        watch.json_on("sinch/inbound/whatsapp/15551234567")), 30, "200 published")
+    texts = [m["text"] for m in got]
+    assert texts[:200] == ["m%d" % i for i in range(200)]
+
+
+def test_kill_9_after_the_200_loses_nothing(hooked):
+    world, bridge, watch = hooked
+    world.broker.stop()
+    for i in range(20):
+        assert bridge.webhook(inbound_text(text="k%d" % i, msg_id="K%025d" % i))[0] == 200
+    bridge.kill()
+    world.broker.start()
+    watch = world.client("sinch/inbound/#")
+    bridge.start()
+    got = wait_until(lambda: (lambda m: m if len(m) >= 20 else None)(
+        watch.json_on("sinch/inbound/whatsapp/15551234567")), 20, "20 published")
+    assert sorted(m["text"] for m in got) == sorted("k%d" % i for i in range(20))
+
+
+def test_delivery_reports_carry_the_command_id_and_never_go_backwards(hooked):
+    world, bridge, watch = hooked
+    watch.publish("sinch/send", json.dumps({"id": "freezer-42", "to": "+15551234567",
+                                            "text": "x", "metadata": "cold"}))
+    sent = wait_until(lambda: watch.json_on("sinch/sent"), 10, "sent")[0]
+    req = world.sim.accepted_sends()[0]["body"]
+    mid, meta = sent["message_id"], req["message_metadata"]
+    for status in ("QUEUED_ON_CHANNEL", "READ", "DELIVERED"):   # DELIVERED arrives late
+        assert bridge.webhook(delivery(mid, status, meta))[0] == 200
+    topic = "sinch/delivery/whatsapp/15551234567"
+    wait_until(lambda: len(watch.on(topic)) >= 2, 10, "two reports")
+    time.sleep(0.5)
+    reports = watch.json_on(topic)
+    assert [r["status"] for r in reports] == ["QUEUED_ON_CHANNEL", "READ"]
+    assert all(r["id"] == "freezer-42" and r["metadata"] == "cold" for r in reports)
+    assert reports[0]["message_id"] == mid and reports[0]["to"] == "+15551234567"
+
+
+def test_a_report_without_metadata_finds_its_command_in_the_store(hooked):
+    world, bridge, watch = hooked
+    watch.publish("sinch/send", json.dumps({"id": "no-meta", "to": "+46701234567",
+                                            "text": "x"}))
+    sent = wait_until(lambda: watch.json_on("sinch/sent"), 10, "sent")[0]
+    assert bridge.webhook(delivery(sent["message_id"], "DELIVERED", "",
+                                   identity="46701234567"))[0] == 200
+    report = wait_until(lambda: watch.json_on("sinch/delivery/whatsapp/mom"), 10, "report")[0]
+    assert report["id"] == "no-meta"
+
+
+def test_a_choice_tap_names_the_option_and_the_command(hooked):
+    world, bridge, watch = hooked
+    body = inbound_text()
+    body["message"]["contact_message"] = {"choice_response_message": {
+        "message_id": "01J03E28JT97KB6CQ643DZVMXX", "postback_data": "alarm-7|1|Snooze"}}
+    assert bridge.webhook(body)[0] == 200
+    msg = wait_until(lambda: watch.json_on("sinch/inbound/whatsapp/15551234567"), 10, "tap")[0]
+    assert msg["kind"] == "choice" and msg["text"] == "Snooze" and msg["id"] == "alarm-7"
+    assert msg["choice"] == {"text": "Snooze", "postback": "alarm-7|1|Snooze", "index": 1}
+
+
+def test_other_triggers_go_to_event_topics(hooked):
+    world, bridge, watch = hooked
+    start = {"app_id": "sim-app", "project_id": "sim-project",
+             "accepted_time": "2026-11-28T14:25:10.300Z",
+             "conversation_start_notification": {"conversation": {
+                 "id": "01J0DJ8FSSZ5AWSH8VHTPRE95B", "app_id": "sim-app",
+                 "contact_id": "01J0NPZX45HY43KWJRP1XPA7Z3", "active_channel": "WHATSAPP",
+                 "active": True}}}
+    assert bridge.webhook(start)[0] == 200
+    assert bridge.webhook({"app_id": "sim-app", "brand_new_thing": {"x": 1}})[0] == 200
+    ev = wait_until(lambda: watch.json_on("sinch/event/conversation_start"), 10, "event")[0]
+    assert ev["trigger"] == "CONVERSATION_START"
+    assert ev["raw"]["conversation_start_notification"]["conversation"]["active"] is True
+    wait_until(lambda: watch.json_on("sinch/event/unknown"), 10, "unknown event")
