@@ -465,6 +465,15 @@ static int run(struct app *app)
 
     snprintf(app->send_path, sizeof(app->send_path), "/v1/projects/%s/messages:send",
              cfg->project_id);
+    if (cfg->register_webhook) {
+        /* Before anything runs. A failure is logged, and the bridge runs on: sending does not
+         * need the webhook, and one registered by an earlier start still delivers. */
+        char target[1024];
+        snprintf(target, sizeof(target), "%s%s", cfg->public_url, cfg->webhook_path);
+        if (sb_sinch_register_webhook(cfg, target, why, sizeof(why)) != SB_OK) {
+            sb_log(SB_LOG_ERROR, "bridge", "BRIDGE_REGISTER_WEBHOOK: %s", why);
+        }
+    }
     if (sb_store_open(cfg->data_dir, &app->store, why, sizeof(why)) != SB_OK) {
         sb_log(SB_LOG_ERROR, "bridge", "store: %s", why);
         return 1;

@@ -17,11 +17,12 @@
 #include "bridge/outcome.h"
 #include "bridge/ratelimit.h"
 
-#define WINDOW        2048 /* commands in memory at most; the rest wait in the store */
-#define LOAD_BATCH    256  /* load again once this many places are free */
-#define RETRY_BASE_MS 500
-#define REPUBLISH_MS  1000
-#define HOUR_MS       (3600 * 1000LL)
+#define WINDOW             2048 /* commands in memory at most; the rest wait in the store */
+#define LOAD_BATCH         256  /* load again once this many places are free */
+#define RETRY_BASE_MS      500
+#define REPUBLISH_MS       1000
+#define HOUR_MS            (3600 * 1000LL)
+#define WHATSAPP_WINDOW_MS (24 * HOUR_MS) /* facts 10.1: the customer service window */
 
 enum job_state {
     JOB_READY,
@@ -44,8 +45,9 @@ struct job {
     size_t correlation_len;
     struct sb_store_command *row; /* a copy of the stored row, until the job is admitted */
     struct sb_command cmd;
-    int attempts;     /* HTTP requests to messages:send so far */
-    unsigned retries; /* backoff exponent */
+    bool use_fallback; /* WhatsApp's window is closed: send the fallback_template instead */
+    int attempts;      /* HTTP requests to messages:send so far */
+    unsigned retries;  /* backoff exponent */
     int64_t handed_ms;
     long last_status;       /* of the last answer, for the `expired` outcome */
     struct sb_timer *timer; /* retry wait */
@@ -429,6 +431,27 @@ static const char *topic_recipient(const struct sb_outbox *ob, const char *topic
     return *ok && topic[n] == '/' ? topic + n + 1 : NULL;
 }
 
+/* BRIDGE_WINDOW_CHECK: free-form WhatsApp content only within 24 hours of the recipient's last
+ * message to us (facts 10.1); the time of each contact's last inbound message is in the store. A
+ * template needs no window. A store that cannot answer does not block the send: Sinch's FAILED
+ * report (OUTSIDE_ALLOWED_SENDING_WINDOW) still tells the truth. */
+static bool window_open(struct sb_outbox *ob, const struct job *j, int64_t now)
+{
+    const char *channel = first_channel(j);
+    int64_t last = 0;
+
+    if (!ob->cfg->window_check || !j->cmd.to || !channel || strcmp(channel, "WHATSAPP") != 0 ||
+        j->cmd.kind == SB_CONTENT_TEMPLATE ||
+        (j->cmd.kind == SB_CONTENT_MESSAGE &&
+         json_object_get(j->cmd.content, "template_message"))) {
+        return true;
+    }
+    if (sb_store_last_inbound(ob->store, j->cmd.to, &last) != SB_OK) {
+        return true;
+    }
+    return now - last < WHATSAPP_WINDOW_MS;
+}
+
 /* Decides whether a loaded command may be sent: READY, or refused with its error. */
 static void admit(struct sb_outbox *ob, struct job *j)
 {
@@ -471,6 +494,16 @@ static void admit(struct sb_outbox *ob, struct job *j)
                  j->cmd.dedupe_window);
         fail(j, "duplicate", why, 0, NULL, NULL, NULL, 0);
         goto out;
+    }
+    if (!window_open(ob, j, now)) {
+        if (!j->cmd.fallback_template) {
+            fail(j, "window_closed",
+                 "WhatsApp's 24-hour window with this recipient is closed; send a template or "
+                 "give the command a fallback_template",
+                 0, NULL, NULL, NULL, 0);
+            goto out;
+        }
+        j->use_fallback = true;
     }
     if (ob->cfg->recipient_limit > 0 && !recipient_allowed(ob, recipient_of(j), now)) {
         snprintf(why, sizeof(why), "more than %ld messages to this recipient within an hour",
@@ -596,7 +629,7 @@ static void send_job(struct sb_outbox *ob, struct job *j, int64_t now)
     if (j->cmd.ttl > 0) {
         ttl_left = (long)((j->received_ms + (int64_t)j->cmd.ttl * 1000 - now + 999) / 1000);
     }
-    if (sb_sinch_json_send(&j->cmd, ob->cfg->app_id, ttl_left, false, &body) != SB_OK) {
+    if (sb_sinch_json_send(&j->cmd, ob->cfg->app_id, ttl_left, j->use_fallback, &body) != SB_OK) {
         fail(j, "invalid_command", "the command could not be turned into a Sinch request", 0, NULL,
              NULL, NULL, 0);
         return;

@@ -1,6 +1,7 @@
-/* sb_sinch_check() for --check-config: one blocking token fetch (OAuth) and one GET of the app,
- * on a plain easy handle. main.c's check_config() calls it on the main thread, with no client
- * running; it shares the request setup of sinch_http.c through sinch_http_internal.h. */
+/* The blocking side of the Sinch client, on a plain easy handle with no client thread running:
+ * sb_sinch_check() for --check-config (a token fetch under OAuth and one GET of the app), and the
+ * request and token helpers sinch_register.c uses too. Shares the request setup of sinch_http.c
+ * through sinch_http_internal.h. Thread: main, before the loop. */
 #include "adapters/sinch.h"
 
 #include <curl/curl.h>
@@ -13,13 +14,17 @@
 #include "adapters/sinch_http_internal.h"
 #include "adapters/sinch_token.h"
 
-/* One blocking request on `e`. Returns the curl code; the answer is in *resp and hd. */
-static CURLcode check_request(CURL *e, const struct sb_config *cfg, const char *url, bool token,
-                              const char *bearer, struct sb_sinch_buf *resp,
-                              struct sb_sinch_hdrs *hd, char *errbuf, long *status)
+/* A blocking request on `e`: the token request (token), or `method` on url with the JSON
+ * `body` (or none), authorised with `bearer` or, without one, the key. Returns the curl code;
+ * the answer is in *resp and hd. */
+CURLcode sb_sinch_sync_request(CURL *e, const struct sb_config *cfg, const char *method,
+                               const char *url, const char *body, bool token, const char *bearer,
+                               struct sb_sinch_buf *resp, struct sb_sinch_hdrs *hd, char *errbuf,
+                               long *status)
 {
-    struct curl_slist *headers =
-        sb_sinch_make_headers(token ? "application/x-www-form-urlencoded" : NULL);
+    struct curl_slist *headers = sb_sinch_make_headers(token  ? "application/x-www-form-urlencoded"
+                                                       : body ? "application/json"
+                                                              : NULL);
     CURLcode rc;
 
     errbuf[0] = '\0';
@@ -36,7 +41,12 @@ static CURLcode check_request(CURL *e, const struct sb_config *cfg, const char *
     if (token) {
         sb_sinch_easy_token_request(e, cfg);
     } else {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        if (body) {
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+        } else {
+            curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        }
         if (bearer) {
             curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
             curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, bearer);
@@ -51,7 +61,7 @@ static CURLcode check_request(CURL *e, const struct sb_config *cfg, const char *
     return rc;
 }
 
-static enum sb_err status_err(long status)
+enum sb_err sb_sinch_status_err(long status)
 {
     if (status == 401 || status == 403) {
         return SB_E_AUTH;
@@ -68,9 +78,9 @@ static enum sb_err status_err(long status)
     return SB_E_REJECTED;
 }
 
-/* Fetches a token for the check, retrying a 429 as the client does. */
-static enum sb_err check_token(CURL *e, const struct sb_config *cfg, char **token, char *why,
-                               size_t why_len)
+/* Fetches a token, blocking, retrying a 429 as the client does. */
+enum sb_err sb_sinch_sync_token(CURL *e, const struct sb_config *cfg, char **token, char *why,
+                                size_t why_len)
 {
     char errbuf[CURL_ERROR_SIZE];
     struct sb_sinch_hdrs hd;
@@ -81,7 +91,8 @@ static enum sb_err check_token(CURL *e, const struct sb_config *cfg, char **toke
     uint64_t rnd = (uint64_t)sb_sinch_clock_ms(CLOCK_MONOTONIC) * 0x9E3779B97F4A7C15ull;
 
     for (unsigned attempt = 0;; attempt++) {
-        CURLcode rc = check_request(e, cfg, cfg->auth_url, true, NULL, &resp, &hd, errbuf, &status);
+        CURLcode rc = sb_sinch_sync_request(e, cfg, "POST", cfg->auth_url, NULL, true, NULL, &resp,
+                                            &hd, errbuf, &status);
         if (rc != CURLE_OK) {
             snprintf(why, why_len, "token: %s (%s)", errbuf[0] ? errbuf : curl_easy_strerror(rc),
                      cfg->auth_url);
@@ -147,7 +158,7 @@ enum sb_err sb_sinch_check(const struct sb_config *cfg, char *why, size_t why_le
         goto out;
     }
     if (cfg->auth == SB_AUTH_OAUTH) {
-        err = check_token(e, cfg, &token, why, why_len);
+        err = sb_sinch_sync_token(e, cfg, &token, why, why_len);
         if (err != SB_OK) {
             goto out;
         }
@@ -163,7 +174,7 @@ enum sb_err sb_sinch_check(const struct sb_config *cfg, char *why, size_t why_le
         goto out;
     }
     snprintf(url, url_len, "%s/v1/projects/%s/apps/%s", cfg->api_url, project, app);
-    rc = check_request(e, cfg, url, false, token, &resp, &hd, errbuf, &status);
+    rc = sb_sinch_sync_request(e, cfg, "GET", url, NULL, false, token, &resp, &hd, errbuf, &status);
     if (rc != CURLE_OK) {
         snprintf(why, why_len, "GET %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
         err = rc == CURLE_OUT_OF_MEMORY ? SB_E_NOMEM : sb_sinch_curl_err(rc);
@@ -174,7 +185,7 @@ enum sb_err sb_sinch_check(const struct sb_config *cfg, char *why, size_t why_le
         goto out;
     }
     sb_sinch_token_error_text(resp.data, resp.len, text, sizeof(text));
-    err = status_err(status);
+    err = sb_sinch_status_err(status);
     if (status == 404) {
         snprintf(why, why_len,
                  "app or project not found - is SINCH_REGION the app's region? (HTTP 404 from "

@@ -68,4 +68,12 @@ void sb_sinch_stats(struct sb_sinch *s, struct sb_sinch_stats *out);
  * secret in `why`. Thread: any, with no client running. */
 enum sb_err sb_sinch_check(const struct sb_config *cfg, char *why, size_t why_len) SB_MUST_CHECK;
 
+/* BRIDGE_REGISTER_WEBHOOK: makes sure the app has a webhook whose target is `target`, with the
+ * triggers the bridge handles and SINCH_WEBHOOK_SECRET as its secret: updates the webhook with
+ * that target when there is one, creates it when there is none (facts 6.2: a target may exist
+ * once per app), so a restart never duplicates it. Blocking. On failure the reason is in why,
+ * never a secret. Thread: any, with no client running. */
+enum sb_err sb_sinch_register_webhook(const struct sb_config *cfg, const char *target, char *why,
+                                      size_t why_len) SB_MUST_CHECK;
+
 #endif

@@ -63,4 +63,23 @@ enum sb_err sb_sinch_curl_err(CURLcode rc);
 /* Whether `cfg` has what any request needs: API URL, key, and the token URL under OAuth. */
 bool sb_sinch_cfg_usable(const struct sb_config *cfg);
 
+/* ---- blocking requests (sinch_check.c): --check-config and webhook registration ---- */
+
+/* One blocking request on `e`: the token request when `token`, else `method` on `url` with the
+ * JSON `body` (NULL: none), authorised with `bearer` or, when NULL, the key (basic). Returns the
+ * curl code; the answer is in *resp and *hd, the status in *status. */
+CURLcode sb_sinch_sync_request(CURL *e, const struct sb_config *cfg, const char *method,
+                               const char *url, const char *body, bool token, const char *bearer,
+                               struct sb_sinch_buf *resp, struct sb_sinch_hdrs *hd, char *errbuf,
+                               long *status);
+
+/* Fetches a token, blocking, retrying a 429 like the client. *token is new (wipe and free it
+ * with sb_sinch_wipe_free()). On failure the reason is in why, never a secret. */
+enum sb_err sb_sinch_sync_token(CURL *e, const struct sb_config *cfg, char **token, char *why,
+                                size_t why_len);
+
+/* The error code of an HTTP status: SB_E_AUTH, SB_E_NOTFOUND, SB_E_RATE, SB_E_SERVER or
+ * SB_E_REJECTED. */
+enum sb_err sb_sinch_status_err(long status);
+
 #endif

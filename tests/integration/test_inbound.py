@@ -234,3 +234,33 @@ def test_other_triggers_go_to_event_topics(hooked):
     assert ev["trigger"] == "CONVERSATION_START"
     assert ev["raw"]["conversation_start_notification"]["conversation"]["active"] is True
     wait_until(lambda: watch.json_on("sinch/event/unknown"), 10, "unknown event")
+
+
+def test_whatsapp_window_check_uses_the_fallback_or_fails_fast(world):
+    world.start_sim()
+    bridge = world.bridge(SINCH_WEBHOOK_SECRET=SECRET, BRIDGE_WINDOW_CHECK=1).start()
+    watch = world.client("sinch/sent", "sinch/error")
+    fallback = {"id": "checkin", "language": "en_US", "params": {"body[1]text": "Freezer 3"}}
+    watch.publish("sinch/send", json.dumps({"id": "w1", "to": "+15551234567", "text": "hi"}))
+    watch.publish("sinch/send", json.dumps({"id": "w2", "to": "+15551234567", "text": "hi",
+                                            "fallback_template": fallback}))
+    watch.publish("sinch/send", json.dumps({"id": "w3", "to": "+15551234567",
+                                            "template": fallback}))
+    wait_until(lambda: len(watch.on("sinch/sent")) + len(watch.on("sinch/error")) == 3, 10,
+               "three outcomes")
+    (err,) = watch.json_on("sinch/error")
+    assert err["id"] == "w1" and err["error"]["code"] == "window_closed"
+    assert err["attempts"] == 0
+    by_id = {json.loads(r["body"]["message_metadata"])["id"]: r["body"]["message"]
+             for r in world.sim.accepted_sends()}
+    assert set(by_id) == {"w2", "w3"}
+    assert by_id["w2"]["template_message"]["channel_template"]["WHATSAPP"]["template_id"] == \
+        "checkin"
+    # The user writes: the window opens, free-form text goes out as text.
+    assert bridge.webhook(inbound_text())[0] == 200
+    watch.publish("sinch/send", json.dumps({"id": "w4", "to": "+15551234567", "text": "hi",
+                                            "fallback_template": fallback}))
+    wait_until(lambda: "w4" in {o["id"] for o in watch.json_on("sinch/sent")}, 10, "w4 sent")
+    w4 = [json.loads(r["body"]["message_metadata"])["id"] == "w4" and r["body"]["message"]
+          for r in world.sim.accepted_sends()]
+    assert {"text_message": {"text": "hi"}} in w4
