@@ -6,19 +6,26 @@
  * Runs on the main thread plus paho's threads; the two meet only in `struct bench` under its lock.
  * Benchmarks print figures; nothing here passes or fails on a number. */
 #include <MQTTAsync.h>
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+/* QoS 1 publishes in flight at once. Measured here: paho's publish rate peaks near 200 and falls
+ * with more (its cost per publish grows with the messages it holds) as with fewer (round trips). */
+#define DEFAULT_WINDOW  200
 #define PAYLOAD_LEN     60
-#define DEFAULT_WINDOW  1000 /* QoS 1 publishes in flight at once */
-#define DEFAULT_TIMEOUT 120  /* seconds a mode may run before it gives up */
+#define DEFAULT_TIMEOUT 120 /* seconds a mode may run before it gives up */
 #define BENCH_TOPIC     "bench/ceiling"
 #define BURST_TOPIC     "sinch/send/15551234567"
 #define JSON_TOPIC      "sinch/send"
@@ -34,7 +41,9 @@ struct options {
     double rate; /* latency: commands per second */
     double seconds;
     long window;
-    long timeout; /* seconds */
+    long timeout;      /* seconds */
+    bool nagle;        /* leave paho's sockets as they are (see no_delay()) */
+    const char *times; /* latency: file for "<n> <published> <outcome>" in epoch ms */
 };
 
 /* Shared between the main thread and paho's callbacks. */
@@ -238,6 +247,34 @@ static int on_outcome(void *context, char *topic, int topic_len, MQTTAsync_messa
 
 /* ---- connections ---- */
 
+/* paho 1.3 leaves Nagle's algorithm on and has no hook for socket options, and Nagle against the
+ * broker's delayed ACKs holds small packets back for up to 40 ms. Most MQTT clients (Python's
+ * paho, mosquitto's own) turn it off, so we do too: every TCP socket of this process connected
+ * to the broker's port gets TCP_NODELAY. A shortcut; the fix is a socket option in paho. */
+static void no_delay(int port)
+{
+    DIR *d = opendir("/proc/self/fd");
+    struct dirent *e;
+    if (!d) {
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char *end;
+        long fd = strtol(e->d_name, &end, 10);
+        struct sockaddr_in peer;
+        socklen_t len = sizeof(peer);
+        int one = 1;
+        if (*end || end == e->d_name || fd == dirfd(d)) {
+            continue;
+        }
+        if (getpeername((int)fd, (struct sockaddr *)&peer, &len) == 0 &&
+            peer.sin_family == AF_INET && ntohs(peer.sin_port) == port) {
+            setsockopt((int)fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+    }
+    closedir(d);
+}
+
 static MQTTAsync connect_client(const struct options *o, char *role,
                                 MQTTAsync_messageArrived *on_message)
 {
@@ -273,6 +310,9 @@ static MQTTAsync connect_client(const struct options *o, char *role,
     rc = MQTTAsync_connect(c, &opts);
     if (rc != MQTTASYNC_SUCCESS || (rc = waiter_wait(&w, 10)) != MQTTASYNC_SUCCESS) {
         die("connect", rc);
+    }
+    if (!o->nagle) {
+        no_delay(o->port);
     }
     return c;
 }
@@ -518,6 +558,28 @@ static double percentile(const double *sorted, long n, double p)
     return sorted[i < n ? i : n - 1];
 }
 
+/* Epoch ms of a CLOCK_MONOTONIC time: for comparing with the simulator's recorded time_ms. */
+static double epoch_ms(double mono)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (mono - now_s() + (double)ts.tv_sec + (double)ts.tv_nsec / 1e9) * 1000.0;
+}
+
+static int write_times(const char *path, long n)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return 2;
+    }
+    for (long i = 0; i < n; i++) {
+        fprintf(f, "%ld %.3f %.3f\n", i, epoch_ms(bench.t_pub[i]),
+                bench.t_out[i] > 0 ? epoch_ms(bench.t_out[i]) : 0.0);
+    }
+    return fclose(f) == 0 ? 0 : 2;
+}
+
 static int run_latency(const struct options *o)
 {
     MQTTAsync c;
@@ -527,6 +589,7 @@ static int run_latency(const struct options *o)
     double *lat;
     long got = 0;
     long errors;
+    int status = 0;
     char payload[256];
     char text[PAYLOAD_LEN + 32];
 
@@ -541,6 +604,9 @@ static int run_latency(const struct options *o)
     lat = calloc((size_t)n, sizeof(double));
     if (!bench.t_pub || !bench.t_out || !lat) {
         fprintf(stderr, "mqtt_load: out of memory\n");
+        free(lat);
+        free(bench.t_pub);
+        free(bench.t_out);
         return 2;
     }
     c = connect_client(o, role_latency, on_outcome);
@@ -575,22 +641,23 @@ static int run_latency(const struct options *o)
     errors = bench.errors;
     pthread_mutex_unlock(&bench.lock);
     disconnect(c);
+    if (o->times && write_times(o->times, n) != 0) {
+        status = 2;
+    }
 
     qsort(lat, (size_t)got, sizeof(double), cmp_double);
     printf("# publish -> outcome on sinch/sent|error: an upper bound of publish -> request, as it "
            "includes Sinch's answer and the outcome's publish\n");
-    if (got == 0) {
-        printf("mode=latency rate=%.0f sent=%ld outcomes=0 errors=0\n", o->rate, n);
-        return 1;
+    printf("mode=latency rate=%.0f sent=%ld outcomes=%ld errors=%ld", o->rate, n, got, errors);
+    if (got > 0) {
+        printf(" p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f", percentile(lat, got, 50),
+               percentile(lat, got, 90), percentile(lat, got, 99), lat[got - 1]);
     }
-    printf("mode=latency rate=%.0f sent=%ld outcomes=%ld errors=%ld p50_ms=%.3f p90_ms=%.3f "
-           "p99_ms=%.3f max_ms=%.3f\n",
-           o->rate, n, got, errors, percentile(lat, got, 50), percentile(lat, got, 90),
-           percentile(lat, got, 99), lat[got - 1]);
+    printf("\n");
     free(lat);
     free(bench.t_pub);
     free(bench.t_out);
-    return got == n ? 0 : 1;
+    return status != 0 ? status : got == n ? 0 : 1;
 }
 
 /* ---- command line ---- */
@@ -600,8 +667,9 @@ static void usage(void)
     fprintf(stderr,
             "usage: mqtt_load ceiling --port P --count N [--window W]\n"
             "       mqtt_load burst   --port P --count N [--topic T | --json] [--window W]\n"
-            "       mqtt_load latency --port P --rate R --seconds S\n"
-            "The broker is 127.0.0.1:P; every mode also takes --timeout SECONDS (default %d).\n",
+            "       mqtt_load latency --port P --rate R --seconds S [--times FILE]\n"
+            "The broker is 127.0.0.1:P. Every mode also takes --timeout SECONDS (default %d) and\n"
+            "--nagle (leave Nagle's algorithm on, as paho does by default).\n",
             DEFAULT_TIMEOUT);
     exit(2);
 }
@@ -635,6 +703,10 @@ int main(int argc, char **argv)
             o.json = true;
             continue;
         }
+        if (strcmp(a, "--nagle") == 0) {
+            o.nagle = true;
+            continue;
+        }
         if (!v) {
             usage();
         }
@@ -651,6 +723,8 @@ int main(int argc, char **argv)
             o.seconds = number(v);
         } else if (strcmp(a, "--window") == 0) {
             o.window = (long)number(v);
+        } else if (strcmp(a, "--times") == 0) {
+            o.times = v;
         } else if (strcmp(a, "--timeout") == 0) {
             o.timeout = (long)number(v);
         } else {

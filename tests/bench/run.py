@@ -1,0 +1,620 @@
+#!/usr/bin/python3
+"""The bridge's performance figures, measured in one run on this machine (see README.md).
+
+Starts its own mosquitto, sinch-sim and sinch-bridge on free loopback ports, drives them with
+mqtt_load, and prints one table: the broker's ceiling, the bridge's outbound throughput and its
+ratio to the ceiling, latency at a steady rate, memory and CPU. It prints figures and never
+fails on one; it exits non-zero only when something broke (a crash, lost messages, a timeout).
+Everything it starts it stops, also on Ctrl-C."""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_SUB = shutil.which("mosquitto_sub")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# Hard limits, seconds, per phase.
+T_START = 15
+T_CEILING = 120
+T_BURST = 300
+T_STALL = 30  # no new accepted send for this long: the bridge is stuck
+T_LATENCY_EXTRA = 30
+
+
+class Failure(Exception):
+    pass
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.02)
+    raise Failure("nothing listens on 127.0.0.1:%d after %d s" % (port, timeout))
+
+
+def machine():
+    model = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return "%s, %d CPUs (nproc), Linux %s" % (model, os.cpu_count(), os.uname().release)
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of pid, in kB."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0])
+    return out
+
+
+def cpu_seconds(pid):
+    """utime + stime of pid, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # fields 14 and 15 of stat(5)
+
+
+def thread_cpu(pid):
+    """{"<tid> <name>": utime + stime seconds} for every thread of pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                text = f.read()
+        except OSError:
+            continue  # the thread ended
+        name = text[text.index("(") + 1:text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        out["%s %s" % (tid, name)] = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return out
+
+
+def thread_label(key, pid):
+    """A thread_cpu() key as printed: its name, "[main]" added for the main thread (the loop)."""
+    tid, name = key.split(" ", 1)
+    return name + "[main]" if int(tid) == pid else name
+
+
+def machine_busy():
+    """(busy, total) jiffies of all CPUs together, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]  # idle, iowait
+    return sum(v[:8]) - idle, sum(v[:8])
+
+
+def parse_figures(output, mode):
+    """mqtt_load prints one line `mode=<mode> key=value ...`; returns its values."""
+    for line in output.splitlines():
+        if line.startswith("mode=%s " % mode):
+            pairs = (p.split("=", 1) for p in line.split())
+            return {k: v for k, v in pairs}
+    raise Failure("mqtt_load %s printed no figures:\n%s" % (mode, output))
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.dir = tempfile.mkdtemp(prefix="sb-bench-")
+        self.procs = []  # (name, Popen), stopped in reverse order
+        self.broker_port = None
+        self.sim_url = None
+        self.bridge = None
+        self.rows = []  # (figure, value, note)
+        self.problems = []
+
+    # ---- processes ----
+
+    def spawn(self, name, argv, **kw):
+        log = open(os.path.join(self.dir, name + ".log"), "w")
+        kw.setdefault("stdout", log)
+        p = subprocess.Popen(argv, stderr=log, **kw)
+        self.procs.append((name, p))
+        return p
+
+    def stop_all(self):
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(5)
+                    self.problems.append("%s did not stop within 20 s of SIGTERM" % name)
+        self.procs = []
+
+    def check_alive(self, name, p):
+        if p.poll() is not None:
+            how = ("signal %s" % signal.Signals(-p.returncode).name if p.returncode < 0
+                   else "status %d" % p.returncode)
+            raise Failure("%s exited (%s); logs in %s" % (name, how, self.dir))
+
+    def run_load(self, mode, timeout, *extra):
+        argv = [self.args.load, mode, "--port", str(self.broker_port)] + [str(x) for x in extra]
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Failure("mqtt_load %s took more than %d s" % (mode, timeout))
+        if r.returncode == 2:
+            raise Failure("mqtt_load %s failed:\n%s%s" % (mode, r.stdout, r.stderr))
+        return r.stdout, r.returncode
+
+    # ---- the three servers ----
+
+    def start_broker(self):
+        self.broker_port = free_port()
+        conf = os.path.join(self.dir, "mosquitto.conf")
+        with open(conf, "w") as f:
+            f.write("listener %d 127.0.0.1\n" % self.broker_port)
+            f.write("allow_anonymous true\n")
+            f.write("persistence false\n")
+            f.write("max_queued_messages 0\n")  # no limit: the burst queues at the broker
+            f.write("max_inflight_messages 1000\n")
+            # mosquitto leaves Nagle's algorithm on by default; with delayed ACKs that holds
+            # small packets back up to 40 ms and would swamp the bridge's own latency.
+            if not self.args.broker_nagle:
+                f.write("set_tcp_nodelay true\n")
+        self.spawn("mosquitto", [MOSQUITTO, "-c", conf])
+        wait_port(self.broker_port, T_START)
+
+    def start_sim(self):
+        port = free_port()
+        # The latency phase reads its requests back; the burst's are forgotten (a smaller ring
+        # than the default keeps the simulator's memory out of the way).
+        keep = max(10000, int(self.args.rate * self.args.seconds * 2))
+        p = self.spawn("sinch-sim", [self.args.sim, "--host", "127.0.0.1", "--port", str(port),
+                                     "--record-max", str(keep)], stdout=subprocess.PIPE, text=True)
+        self.sim_proc = p
+        line = p.stdout.readline()
+        if "listening" not in line:
+            raise Failure("sinch-sim did not start: %r" % line)
+        self.sim_url = "http://127.0.0.1:%d" % port
+
+    def sim(self, method, path):
+        req = urllib.request.Request(self.sim_url + path, method=method)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                text = r.read()
+        except OSError as e:
+            self.check_alive("sinch-sim", self.sim_proc)
+            raise Failure("sinch-sim: %s %s: %s" % (method, path, e))
+        return json.loads(text) if text else None
+
+    def start_bridge(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("SINCH_", "MQTT_", "BRIDGE_"))}
+        env.update({
+            "SINCH_PROJECT_ID": "sim-project",
+            "SINCH_APP_ID": "sim-app",
+            "SINCH_KEY_ID": "sim-key",
+            "SINCH_KEY_SECRET": "sim-secret",
+            "SINCH_API_URL": self.sim_url,
+            "SINCH_AUTH_URL": self.sim_url + "/oauth2/token",
+            "MQTT_URL": "mqtt://127.0.0.1:%d" % self.broker_port,
+            "MQTT_CLIENT_ID": "sinch-bridge-bench",
+            "BRIDGE_DATA_DIR": os.path.join(self.dir, "data"),
+            "BRIDGE_LISTEN": "127.0.0.1:%d" % free_port(),
+            "BRIDGE_RATE_LIMIT": "0",
+            "BRIDGE_LOG_LEVEL": "warn",
+        })
+        env.update(kv.split("=", 1) for kv in self.args.env)
+        self.bridge = self.spawn("sinch-bridge", [self.args.bridge], env=env,
+                                 stdout=subprocess.DEVNULL)
+        # Online once its retained state says so.
+        deadline = time.monotonic() + T_START
+        while time.monotonic() < deadline:
+            self.check_alive("sinch-bridge", self.bridge)
+            if self.retained("sinch/bridge/state") == "online":
+                return
+            time.sleep(0.1)
+        raise Failure("the bridge was not online after %d s" % T_START)
+
+    def retained(self, topic):
+        if not MOSQUITTO_SUB:
+            time.sleep(2)  # no client to ask with: give it the time it usually needs
+            return "online"
+        r = subprocess.run([MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(self.broker_port),
+                            "-t", topic, "-C", "1", "-W", "1"], capture_output=True, text=True)
+        return r.stdout.strip()
+
+    # ---- phases ----
+
+    def row(self, figure, value, note=""):
+        self.rows.append((figure, value, note))
+        print("  %-44s %s" % (figure, value), flush=True)
+
+    def phase_ceiling(self):
+        # The ceiling moves with whatever else the machine does: the median of a few runs.
+        rates = []
+        for _ in range(self.args.ceiling_runs):
+            out, rc = self.run_load("ceiling", T_CEILING, "--count", self.args.ceiling_count,
+                                    "--timeout", T_CEILING - 10)
+            f = parse_figures(out, "ceiling")
+            if rc != 0:
+                self.problems.append("ceiling: the subscriber got %s of %s"
+                                     % (f["received"], f["count"]))
+            rates.append(float(f["rate"]))
+        rates.sort()
+        self.ceiling = rates[len(rates) // 2]
+        self.row("broker ceiling (paho pub -> mosquitto -> paho sub)", "%.0f msg/s" % self.ceiling,
+                 "median of %d runs of %d QoS 1 messages (60 bytes): %s"
+                 % (len(rates), self.args.ceiling_count, ", ".join("%.0f" % r for r in rates)))
+
+    def phase_sim(self):
+        """sinch-sim alone, driven by curl's parallel mode: context for the throughput figure.
+        The curl command line is usually the slower of the two, so this is a lower bound."""
+        curl = shutil.which("curl")
+        n = self.args.sim_count
+        if not curl or n <= 0:
+            return
+        body = os.path.join(self.dir, "send.json")
+        with open(body, "w") as f:
+            json.dump({"app_id": "sim-app",
+                       "recipient": {"identified_by": {"channel_identities": [
+                           {"channel": "WHATSAPP", "identity": "15551234567"}]}},
+                       "message": {"text_message": {"text": "bench message 00000000 " + "x" * 37}}},
+                      f)
+        cfg = os.path.join(self.dir, "curl.cfg")
+        with open(cfg, "w") as f:
+            one = ('url = "%s/v1/projects/sim-project/messages:send"\n-u sim-key:sim-secret\n'
+                   '-H "Content-Type: application/json"\n--data-binary @%s\n-o /dev/null\n'
+                   % (self.sim_url, body))
+            f.write("next\n".join([one] * n))
+        self.sim("DELETE", "/_sim/requests")
+        t0 = time.monotonic()
+        try:
+            subprocess.run([curl, "-s", "-Z", "--parallel-max", "8", "-K", cfg],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=T_CEILING)
+        except subprocess.TimeoutExpired:
+            raise Failure("curl against sinch-sim took more than %d s" % T_CEILING)
+        t1 = time.monotonic()
+        accepted = self.sim("GET", "/_sim/stats")["sends_accepted"]
+        self.sim("DELETE", "/_sim/requests")
+        self.row("sinch-sim alone (curl -Z, 8 connections)", "%.0f req/s" % (accepted / (t1 - t0)),
+                 "%d of %d accepted; a lower bound, curl is the busier of the two" % (accepted, n))
+
+    def phase_idle(self):
+        time.sleep(self.args.idle_wait)
+        st = proc_status(self.bridge.pid)
+        self.idle = st
+        self.row("bridge RSS idle after start", "%.1f MB (VmHWM %.1f MB)"
+                 % (st["VmRSS"] / 1024, st["VmHWM"] / 1024))
+
+    def phase_burst(self):
+        n = self.args.count
+        pid = self.bridge.pid
+        self.sim("DELETE", "/_sim/requests")
+        counter = None
+        if MOSQUITTO_SUB:
+            # Counts the outcomes; a C client, so it costs the machine little.
+            counter = self.spawn("outcomes", [MOSQUITTO_SUB, "-h", "127.0.0.1", "-p",
+                                              str(self.broker_port), "-q", "1", "-t", "sinch/sent",
+                                              "-t", "sinch/error", "-C", str(n)],
+                                 stdout=subprocess.DEVNULL)
+            time.sleep(0.5)
+        peak = {"rss": 0}
+        done = threading.Event()
+
+        def sample():
+            while not done.wait(0.05):
+                try:
+                    peak["rss"] = max(peak["rss"], proc_status(pid)["VmRSS"])
+                except (OSError, KeyError):
+                    return
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        perf = None
+        if self.args.perf:
+            # DWARF unwinding: the bridge and its libraries have no frame pointers.
+            perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph", "dwarf,16384",
+                                     "-o",
+                                     os.path.join(self.dir, "perf.data"), "-p", str(pid)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.procs.append(("perf", perf))
+        cpu0 = cpu_seconds(pid)
+        others0 = {name: cpu_seconds(p.pid) for name, p in self.procs
+                   if name in ("mosquitto", "sinch-sim")}
+        machine0 = machine_busy()
+        threads0 = thread_cpu(pid)
+        load = subprocess.Popen([self.args.load, "burst", "--port", str(self.broker_port),
+                                 "--count", str(n), "--timeout", str(T_BURST - 10)]
+                                + (["--json"] if self.args.json else []),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.procs.append(("mqtt_load burst", load))
+        accepted, t_accepted, t_progress = 0, None, time.monotonic()
+        deadline = time.monotonic() + T_BURST
+        stats = {}
+        try:
+            while time.monotonic() < deadline:
+                self.check_alive("sinch-bridge", self.bridge)
+                stats = self.sim("GET", "/_sim/stats")
+                now = time.monotonic()
+                if stats["sends_accepted"] > accepted:
+                    accepted, t_progress = stats["sends_accepted"], now
+                if accepted >= n:
+                    t_accepted = now
+                    break
+                if now - t_progress > T_STALL:
+                    break
+                time.sleep(0.02)
+            out, err = load.communicate(timeout=max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise Failure("mqtt_load burst did not finish within %d s" % T_BURST)
+        t_outcomes = None
+        if counter and t_accepted:
+            try:
+                counter.wait(max(1, min(T_STALL, deadline - time.monotonic())))
+                t_outcomes = time.monotonic()
+            except subprocess.TimeoutExpired:
+                self.problems.append("burst: not all %d outcomes arrived on sinch/sent|error "
+                                     "within %d s of the last accepted send" % (n, T_STALL))
+        cpu1 = cpu_seconds(pid)
+        machine1 = machine_busy()
+        others1 = {name: cpu_seconds(p.pid) for name, p in self.procs if name in others0}
+        threads1 = thread_cpu(pid)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(30)
+        done.set()
+        sampler.join()
+        hwm = proc_status(pid)["VmHWM"]
+
+        f = parse_figures(out + err, "burst")
+        t0 = float(f["t0_mono"])
+        wall = time.monotonic() - t0
+        self.row("burst: publish rate (mqtt_load -> broker)", "%s msg/s" % f["rate"],
+                 "%s of %d acknowledged by mosquitto in %s s" % (f["acked"], n, f["seconds"]))
+        if t_accepted is None:
+            self.problems.append(
+                "burst: the simulator accepted %d of %d sends; no progress for %d s or over "
+                "%d s in all (stats %s); bridge log: %s"
+                % (accepted, n, T_STALL, T_BURST, json.dumps(stats),
+                   os.path.join(self.dir, "sinch-bridge.log")))
+            self.throughput = None
+            self.row("outbound throughput (publish -> accepted)", "INCOMPLETE: %d of %d"
+                     % (accepted, n))
+        else:
+            self.throughput = n / (t_accepted - t0)
+            self.row("outbound throughput (publish -> accepted)", "%.0f msg/s"
+                     % self.throughput, "%d sends in %.2f s" % (n, t_accepted - t0))
+            self.row("ratio outbound / ceiling", "%.2f" % (self.throughput / self.ceiling),
+                     "the issue asks for at least 0.5")
+        if t_outcomes:
+            self.row("outcomes published (publish -> last outcome)", "%.0f msg/s"
+                     % (n / (t_outcomes - t0)), "%.2f s" % (t_outcomes - t0))
+        if stats.get("sends_accepted", 0) > n or stats.get("requests", 0) > n + 1:
+            self.row("sim: requests / accepted / rejected", "%d / %d / %d"
+                     % (stats["requests"], stats["sends_accepted"], stats["sends_rejected"]))
+        if stats:
+            self.row("sim: most sends in one second", "%d" % stats["max_sends_in_one_second"])
+        self.row("bridge RSS peak during the burst", "%.1f MB sampled (VmHWM %.1f MB)"
+                 % (peak["rss"] / 1024, hwm / 1024))
+        self.row("bridge CPU per 1000 messages", "%.3f s" % ((cpu1 - cpu0) / n * 1000),
+                 "%.2f CPU s for %d" % (cpu1 - cpu0, n))
+        # A thread busy close to 100 % of the burst is what limits the throughput.
+        busy = sorted(((threads1[k] - threads0.get(k, 0), k) for k in threads1), reverse=True)
+        self.row("bridge threads busy during the burst", ", ".join(
+            "%s %.0f%%" % (thread_label(k, pid), 100 * c / wall)
+            for c, k in busy if c > 0.01 * wall),
+            "CPU time / %.1f s of wall time, by thread name" % wall)
+        ours = {"bridge": cpu1 - cpu0}
+        ours.update({k: others1[k] - others0[k] for k in others0})
+        busy_all = (machine1[0] - machine0[0]) / (machine1[1] - machine0[1]) * os.cpu_count()
+        self.row("machine CPU busy during the burst", "%.0f%% of %d CPUs"
+                 % (100 * busy_all / os.cpu_count(), os.cpu_count()),
+                 "in CPUs: " + ", ".join("%s %.2f" % (k, v / wall) for k, v in ours.items())
+                 + ", everything else (mqtt_load, other users) %.2f"
+                 % (busy_all - sum(ours.values()) / wall))
+        if perf:
+            rep = subprocess.run(["perf", "report", "-i", os.path.join(self.dir, "perf.data"),
+                                  "--children", "--sort", "sym", "--stdio", "-g", "none",
+                                  "--percent-limit", "2"],
+                                 capture_output=True, text=True, timeout=120)
+            # Unresolved addresses (libraries without symbols) say nothing: left out.
+            self.perf_top = [l for l in rep.stdout.splitlines()
+                             if l.strip() and not l.startswith("#") and "] 0x" not in l][:30]
+
+    def phase_latency(self):
+        rate, seconds = self.args.rate, self.args.seconds
+        times = os.path.join(self.dir, "latency-times.txt")
+        self.sim("DELETE", "/_sim/requests")
+        out, rc = self.run_load("latency", seconds + T_LATENCY_EXTRA, "--rate", rate,
+                                "--seconds", seconds, "--timeout", T_LATENCY_EXTRA,
+                                "--times", times)
+        f = parse_figures(out, "latency")
+        if rc != 0:
+            self.problems.append("latency: %s of %s outcomes arrived (%s errors)"
+                                 % (f["outcomes"], f["sent"], f.get("errors", "?")))
+        if "p99_ms" in f:
+            self.row("latency at %g msg/s: publish -> outcome" % rate,
+                     "p50 %s, p90 %s, p99 %s, max %s ms"
+                     % (f["p50_ms"], f["p90_ms"], f["p99_ms"], f["max_ms"]),
+                     "on sinch/sent, back at mqtt_load")
+        # publish -> request, from the time the simulator recorded each send against mqtt_load's
+        # publish times. The simulator's time_ms is whole epoch milliseconds: its midpoint is
+        # used, so each figure is within 0.5 ms.
+        pub, done = {}, {}
+        with open(times) as fh:
+            for line in fh:
+                n, t_pub, t_out = line.split()
+                pub[int(n)], done[int(n)] = float(t_pub), float(t_out)
+        to_req, req_to_out = [], []
+        for r in self.sim_requests():
+            m = re.search(r"bench message (\d+)", json.dumps(r.get("body")))
+            if r["endpoint"] == "send" and m and int(m.group(1)) in pub:
+                n, t_req = int(m.group(1)), r["time_ms"] + 0.5
+                to_req.append(t_req - pub[n])
+                if done[n]:
+                    req_to_out.append(done[n] - t_req)
+        if to_req:
+            self.row("latency at %g msg/s: publish -> request" % rate, spread(to_req),
+                     "%d requests, by the simulator's clock (+-0.5 ms)" % len(to_req))
+            self.row("latency at %g msg/s: request -> outcome" % rate, spread(req_to_out),
+                     "Sinch's answer and the outcome's publish")
+        st = proc_status(self.bridge.pid)
+        self.row("bridge RSS at the end", "%.1f MB (VmHWM %.1f MB)"
+                 % (st["VmRSS"] / 1024, st["VmHWM"] / 1024))
+
+    def sim_requests(self):
+        out, since = [], 0
+        while True:
+            page = self.sim("GET", "/_sim/requests?since=%d&limit=10000" % since)
+            if not page["requests"]:
+                return out
+            out += page["requests"]
+            since = page["next"]
+
+    def run(self):
+        self.load_before = loadavg()
+        print("machine: %s" % machine())
+        print("work dir: %s" % self.dir, flush=True)
+        self.start_broker()
+        self.phase_ceiling()
+        self.start_sim()
+        self.phase_sim()
+        self.start_bridge()
+        self.phase_idle()
+        self.phase_burst()
+        self.check_alive("sinch-bridge", self.bridge)
+        self.phase_latency()
+        self.check_alive("sinch-bridge", self.bridge)
+
+    def table(self):
+        print()
+        print("sinch-bridge benchmark, %s" % time.strftime("%Y-%m-%d %H:%M"))
+        print("machine: %s" % machine())
+        print("load average (1, 5, 15 min) at the start: %s, at the end: %s"
+              % (getattr(self, "load_before", "?"), loadavg()))
+        print("mosquitto %s: persistence false, max_queued_messages 0, max_inflight_messages 1000,"
+              " set_tcp_nodelay %s" % (mosquitto_version(),
+                                       "false" if self.args.broker_nagle else "true"))
+        print("bridge: BRIDGE_RATE_LIMIT=0, BRIDGE_LOG_LEVEL=warn, %sstore in a temp dir; %d %s "
+              "commands in the burst" % ("".join(e + ", " for e in self.args.env), self.args.count,
+                                         "JSON" if self.args.json else "plain-text"))
+        print()
+        w = max(len(r[0]) for r in self.rows)
+        v = max(len(r[1]) for r in self.rows)
+        for figure, value, note in self.rows:
+            print("%-*s  %-*s  %s" % (w, figure, v, value, note))
+        if getattr(self, "perf_top", None):
+            print("\nperf, the bridge during the burst (with children, sorted by inclusive time):")
+            print("\n".join(self.perf_top))
+        for p in self.problems:
+            print("PROBLEM: " + p)
+
+
+def spread(values):
+    """p50, p90, p99 and max of a list of milliseconds (nearest rank)."""
+    v = sorted(values)
+
+    def pct(p):
+        return v[max(0, min(len(v) - 1, int(-(-p * len(v) // 100)) - 1))]
+
+    return "p50 %.1f, p90 %.1f, p99 %.1f, max %.1f ms" % (pct(50), pct(90), pct(99), v[-1])
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def mosquitto_version():
+    r = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True)
+    first = (r.stdout or r.stderr).splitlines()
+    return first[0].split()[-1] if first else "?"
+
+
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main():
+    build = os.path.join(ROOT, "build")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bridge", default=os.path.join(build, "sinch-bridge"))
+    ap.add_argument("--sim", default=os.path.join(build, "tests/sim/sinch-sim"))
+    ap.add_argument("--load", default=os.path.join(build, "tests/bench/mqtt_load"))
+    ap.add_argument("--build", help="a build directory: takes all three binaries from it")
+    ap.add_argument("--count", type=int, default=100000, help="commands in the burst")
+    ap.add_argument("--ceiling-count", type=int, default=100000)
+    ap.add_argument("--ceiling-runs", type=int, default=3)
+    ap.add_argument("--sim-count", type=int, default=20000,
+                    help="requests for sinch-sim alone (needs curl; 0: skip)")
+    ap.add_argument("--json", action="store_true", help="burst JSON commands instead of text")
+    ap.add_argument("--rate", type=float, default=200, help="latency phase, msg/s")
+    ap.add_argument("--seconds", type=float, default=10, help="latency phase, seconds")
+    ap.add_argument("--idle-wait", type=float, default=2, help="seconds before the idle RSS")
+    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                    help="more environment for the bridge, e.g. BRIDGE_SINCH_CONNECTIONS=64")
+    ap.add_argument("--broker-nagle", action="store_true",
+                    help="leave mosquitto's set_tcp_nodelay at its default (false)")
+    ap.add_argument("--perf", action="store_true", help="perf record the bridge in the burst")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, store)")
+    args = ap.parse_args()
+    if args.build:
+        args.bridge = os.path.join(args.build, "sinch-bridge")
+        args.sim = os.path.join(args.build, "tests/sim/sinch-sim")
+        args.load = os.path.join(args.build, "tests/bench/mqtt_load")
+    for path in (args.bridge, args.sim, args.load):
+        if not os.access(path, os.X_OK):
+            sys.exit("run.py: %s is missing; build first (cmake --build build)" % path)
+    if args.perf and not shutil.which("perf"):
+        sys.exit("run.py: --perf needs perf")
+
+    # SIGTERM ends the run the way Ctrl-C does: through the finally below.
+    signal.signal(signal.SIGTERM, on_sigterm)
+    bench = Bench(args)
+    failed = True
+    try:
+        bench.run()
+        failed = bool(bench.problems)
+    except Failure as e:
+        bench.problems.append(str(e))
+    except KeyboardInterrupt:
+        bench.problems.append("interrupted")
+    finally:
+        bench.stop_all()
+    if bench.rows:
+        bench.table()
+    else:
+        for p in bench.problems:
+            print("PROBLEM: " + p)
+    if failed or args.keep:
+        print("logs and store kept in %s" % bench.dir)
+    else:
+        shutil.rmtree(bench.dir, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
