@@ -44,28 +44,36 @@ static void turn_end(struct sb_loop *loop)
     }
 }
 
-/* Runs every post queued so far. Posts made while draining wait for the next wake-up, which
- * their sb_loop_post() already requested, so a busy producer cannot starve timers. */
-static void drain(struct sb_loop *loop)
-{
-    struct post batch[256];
-    bool more = true;
+#define DRAIN_BATCH  256 /* posts run between two turn ends (one store commit each) */
+#define DRAIN_ROUNDS 4   /* batches before lws gets to serve sockets and timers again */
 
-    while (more) {
-        size_t n = 0;
+/* Runs the queued posts, a batch at a time, each batch ending the turn (the store commits what
+ * it staged). With `all` false it stops after DRAIN_ROUNDS batches so a busy producer cannot
+ * starve the sockets and timers, and asks lws to come back for the rest. */
+static void drain(struct sb_loop *loop, bool all)
+{
+    struct post batch[DRAIN_BATCH];
+
+    for (int round = 0; all || round < DRAIN_ROUNDS; round++) {
+        size_t n = 0, left;
         pthread_mutex_lock(&loop->lock);
-        while (loop->count > 0 && n < sizeof(batch) / sizeof(batch[0])) {
+        while (loop->count > 0 && n < DRAIN_BATCH) {
             batch[n++] = loop->posts[loop->head];
             loop->head = (loop->head + 1) % loop->cap;
             loop->count--;
         }
-        more = loop->count > 0 && n == sizeof(batch) / sizeof(batch[0]);
+        left = loop->count;
         pthread_mutex_unlock(&loop->lock);
         for (size_t i = 0; i < n; i++) {
             batch[i].fn(batch[i].arg);
         }
+        turn_end(loop);
+        if (left == 0) {
+            return;
+        }
     }
-    turn_end(loop);
+    /* Posts are left, and their producers did not wake us (the queue was not empty). */
+    lws_cancel_service(loop->ctx);
 }
 
 static int loop_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -73,7 +81,7 @@ static int loop_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 {
     if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
         struct sb_loop *loop = lws_context_user(lws_get_context(wsi));
-        drain(loop);
+        drain(loop, false);
         return 0;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
@@ -168,10 +176,16 @@ enum sb_err sb_loop_post(struct sb_loop *loop, sb_loop_fn fn, void *arg)
         pthread_mutex_unlock(&loop->lock);
         return SB_E_NOMEM;
     }
+    /* Only a post onto an empty queue wakes the loop: until the loop has emptied the queue, a
+     * wake-up is already on its way (drain() takes what is there; a post made while it runs
+     * the batch found the queue empty and woke it again). Each wake-up is a write(2). */
+    bool wake = loop->count == 0;
     loop->posts[(loop->head + loop->count) % loop->cap] = (struct post){fn, arg};
     loop->count++;
     pthread_mutex_unlock(&loop->lock);
-    lws_cancel_service(loop->ctx);
+    if (wake) {
+        lws_cancel_service(loop->ctx);
+    }
     return SB_OK;
 }
 
@@ -190,12 +204,12 @@ void sb_loop_run(struct sb_loop *loop)
         }
     }
     /* Posts that arrived during the last turn still run: they may carry results to store. */
-    drain(loop);
+    drain(loop, true);
 }
 
 void sb_loop_run_pending(struct sb_loop *loop)
 {
-    drain(loop);
+    drain(loop, true);
 }
 
 void sb_loop_stop(struct sb_loop *loop)

@@ -4,15 +4,21 @@
 #include "adapters/mqtt.h"
 
 #include <MQTTAsync.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "bridge/log.h"
 
 #define SESSION_EXPIRY_S (7 * 24 * 3600) /* PRODUCT.md: the session outlives a week's outage */
 #define KEEPALIVE_S      30
 #define MAX_BUFFERED     (1 << 20) /* paho counts queued publishes even while connected */
+#define MAX_INFLIGHT     20        /* see connect_attempt() */
 #define RETRY_FIRST_MS   2000
 #define TOPIC_MAX        512
 
@@ -62,6 +68,62 @@ static char *paho_uri(const char *url)
 static bool is_tls(const char *url)
 {
     return strncmp(url, "mqtts://", 8) == 0 || strncmp(url, "wss://", 6) == 0;
+}
+
+/* The broker's port from MQTT_URL: explicit, or the scheme's default. */
+static int broker_port(const char *url)
+{
+    const char *host = strstr(url, "://");
+    const char *colon;
+    long port;
+    char *end;
+
+    host = host ? host + 3 : url;
+    colon = host[0] == '[' ? strstr(host, "]:") : strchr(host, ':');
+    if (colon) {
+        port = strtol(colon + (host[0] == '[' ? 2 : 1), &end, 10);
+        if (port > 0 && port < 65536) {
+            return (int)port;
+        }
+    }
+    if (strncmp(url, "mqtts://", 8) == 0) {
+        return 8883;
+    }
+    if (strncmp(url, "wss://", 6) == 0) {
+        return 443;
+    }
+    return strncmp(url, "ws://", 5) == 0 ? 80 : 1883;
+}
+
+/* paho 1.3 leaves Nagle's algorithm on and has no hook to change it, so each small publish
+ * (an outcome, a PUBACK) can wait ~5 ms for the next one (measured: p50 publish -> outcome
+ * 5.3 ms with it, under 1 ms without). Once connected, find our TCP socket to the broker's
+ * port and set TCP_NODELAY on it. A shortcut: the proper fix is an option in paho. */
+static void no_delay_to_broker(const struct sb_mqtt *m)
+{
+    int port = broker_port(m->cfg->mqtt_url);
+    long max_fd = sysconf(_SC_OPEN_MAX);
+
+    for (int fd = 3; fd < (max_fd > 0 && max_fd < 4096 ? max_fd : 4096); fd++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int type = 0, one = 1;
+        socklen_t tlen = sizeof(type);
+        int peer_port = -1;
+
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM ||
+            getpeername(fd, (struct sockaddr *)&peer, &len) != 0) {
+            continue;
+        }
+        if (peer.ss_family == AF_INET) {
+            peer_port = ntohs(((struct sockaddr_in *)&peer)->sin_port);
+        } else if (peer.ss_family == AF_INET6) {
+            peer_port = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+        }
+        if (peer_port == port) {
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        }
+    }
 }
 
 /* ---- callbacks (paho's threads) ---- */
@@ -117,6 +179,7 @@ static void on_connected(void *context, char *cause)
 
     (void)cause;
     atomic_store(&m->ever_connected, true);
+    no_delay_to_broker(m);
     sb_log(SB_LOG_NOTICE, "mqtt", "connected to %s as %s (MQTT %s)", m->cfg->mqtt_url,
            m->cfg->mqtt_client_id, v5(m) ? "5" : "3.1.1");
     rc = sb_mqtt_publish(m, m->state_topic, "online", 6, true, NULL, 0, 0);
@@ -286,7 +349,11 @@ static void connect_attempt(void *arg)
     o->minRetryInterval = 1;
     o->maxRetryInterval = 30;
     o->connectTimeout = 10;
-    o->maxInflight = 65535;
+    /* At most this many QoS 1 publishes unacknowledged. A broker takes no more than its Receive
+     * Maximum (mosquitto: max_inflight_messages, 20 by default) and drops a client that sends
+     * more; paho re-sends everything in flight at once after a reconnect, so a larger window
+     * could get the bridge dropped again at every reconnect, for good. */
+    o->maxInflight = MAX_INFLIGHT;
     o->context = m;
     if (v5(m)) {
         o->cleanstart = 0;

@@ -837,6 +837,9 @@ enum sb_err sb_sinch_submit(struct sb_sinch *s, uint64_t tag, const char *method
         err = SB_E_STOPPED;
         goto out;
     }
+    /* The thread takes the whole queue each time it looks, so only a push onto an empty queue
+     * needs to wake it: a burst of submits costs one wake-up, not one each. */
+    bool wake = s->in_tail == NULL;
     if (s->in_tail) {
         s->in_tail->next = j;
     } else {
@@ -845,7 +848,9 @@ enum sb_err sb_sinch_submit(struct sb_sinch *s, uint64_t tag, const char *method
     s->in_tail = j;
     pthread_mutex_unlock(&s->lock);
     j = NULL;
-    curl_multi_wakeup(s->multi);
+    if (wake) {
+        curl_multi_wakeup(s->multi);
+    }
     err = SB_OK;
 out:
     job_free(j);

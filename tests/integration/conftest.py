@@ -74,7 +74,7 @@ class Broker:
             f.write("user %s\n" % getpass.getuser())
             f.write("allow_anonymous true\n")
             f.write("persistence true\npersistence_location %s/\n" % self.dir)
-            f.write("max_queued_messages 0\nmax_inflight_messages 100\n")
+            f.write("max_queued_messages 0\n")  # max_inflight_messages: its default, 20
             f.write("log_dest file %s/mosquitto.log\n" % self.dir)
         self.proc = None
         self.start()

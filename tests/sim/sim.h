@@ -1,7 +1,8 @@
 /* sinch-sim's shared state: the command-line settings, the modules' objects and the request in
  * hand, plus the entry points of the endpoint handlers. One `struct sim` lives in main() and is
  * reached from lws callbacks through the context's user pointer. Thread: the loop (lws's one
- * service thread) owns all of it. */
+ * service thread) owns all of it, except that the webhook registry, the callback log and the
+ * deliverer are shared with the delivery thread and lock themselves (see their headers). */
 #ifndef SIM_H
 #define SIM_H
 
@@ -10,11 +11,15 @@
 #include <stdint.h>
 
 #include "sim_answer.h"
+#include "sim_cblog.h"
+#include "sim_deliver.h"
 #include "sim_faults.h"
 #include "sim_ids.h"
 #include "sim_record.h"
+#include "sim_reports.h"
 #include "sim_token.h"
 #include "sim_validate.h"
+#include "sim_webhooks.h"
 
 #define SIM_MAX_CHANNELS 32
 #define SIM_BODY_MAX     (4u << 20) /* larger request bodies get a 413 */
@@ -30,8 +35,14 @@ struct sim_config {
     const char *channels[SIM_MAX_CHANNELS]; /* configured in the app; point into channels_buf */
     size_t n_channels;
     char *channels_buf; /* owned: the --channels list, cut at the commas */
-    size_t record_max;  /* requests kept for /_sim/requests */
-    bool verbose;       /* one line per request on stderr */
+    size_t record_max;  /* requests kept for /_sim/requests (and attempts for /_sim/callbacks) */
+    bool verbose;       /* one line per request (and callback attempt) on stderr */
+    const char *webhook_url;    /* receives every trigger; NULL for none */
+    const char *webhook_secret; /* signs callbacks to webhook_url; NULL: unsigned */
+    long report_delay_ms;       /* gap before each delivery report */
+    long webhook_retry_ms;      /* first retry of a failed callback; doubles */
+    long webhook_max_attempts;  /* per callback and target */
+    bool no_reports;            /* play back no delivery reports */
 };
 
 struct sim {
@@ -43,6 +54,10 @@ struct sim {
     struct sim_faults *faults;
     struct sim_records *records;
     struct sim_stats stats;
+    struct sim_webhooks *webhooks;    /* registrations and --webhook-url */
+    struct sim_cblog *cblog;          /* callback attempts, for /_sim/callbacks */
+    struct sim_deliver *deliver;      /* the delivery thread */
+    struct sim_delivery_mode reports; /* what the next sends' reports say */
 };
 
 enum sim_method {
@@ -80,10 +95,32 @@ void sim_api_handle(struct sim *s, enum sim_endpoint ep, const struct sim_reques
 /* The default body of a fault's status: Sinch's error shape, or OAuth's on the token endpoint. */
 void sim_api_fault_body(enum sim_endpoint ep, int status, struct sim_answer *a);
 
+/* Answers 401 and returns false unless the request carries our token or key (facts 2.1-2.3). */
+bool sim_api_authorised(struct sim *s, const struct sim_request *rq, struct sim_answer *a);
+
+/* "application/json", optionally with parameters. */
+bool sim_api_is_json_type(const char *content_type);
+
+/* 405 with an Allow header (`allow` is a static string). */
+void sim_api_method_not_allowed(struct sim_answer *a, const char *allow);
+
+/* sim_webhooks_api.c: the webhook management API (fact 6.1). `rest` is the path after
+ * /v1/projects/{project}/; `project_ok` says whether that project is ours. */
+void sim_webhooks_api_handle(struct sim *s, const struct sim_request *rq, const char *rest,
+                             bool project_ok, struct sim_answer *a);
+
+/* True when `rest` (as above) is a path of the webhook management API. */
+bool sim_webhooks_api_path(const char *rest);
+
 /* sim_control.c: /_sim/... */
 
 bool sim_control_is_control(const char *path);
 void sim_control_handle(struct sim *s, const struct sim_request *rq, struct sim_answer *a);
+
+/* sim_inject.c: POST /_sim/inject and GET/POST /_sim/delivery-mode. */
+void sim_inject_handle(struct sim *s, const struct sim_request *rq, struct sim_answer *a);
+void sim_inject_mode_get(struct sim *s, const struct sim_request *rq, struct sim_answer *a);
+void sim_inject_mode_set(struct sim *s, const struct sim_request *rq, struct sim_answer *a);
 
 /* sim_http.c: the lws protocol that serves both. */
 

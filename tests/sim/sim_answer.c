@@ -26,7 +26,12 @@ void sim_answer_take(struct sim_answer *a, int status, const char *content_type,
 
 void sim_answer_json(struct sim_answer *a, int status, json_t *body)
 {
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+    sim_answer_json_flags(a, status, body, JSON_COMPACT);
+}
+
+void sim_answer_json_flags(struct sim_answer *a, int status, json_t *body, size_t flags)
+{
+    char *text = body ? json_dumps(body, flags | JSON_ENCODE_ANY) : NULL;
     json_decref(body);
     if (!text) {
         /* Out of memory: still answer, with a status that says so. */

@@ -34,6 +34,9 @@ void sim_answer_take(struct sim_answer *a, int status, const char *content_type,
 /* Serialises `body` (stolen, like json_object_set_new()) as the answer. */
 void sim_answer_json(struct sim_answer *a, int status, json_t *body);
 
+/* The same with jansson's dump `flags` (JSON_ENCODE_ANY is added). */
+void sim_answer_json_flags(struct sim_answer *a, int status, json_t *body, size_t flags);
+
 /* Copies `text` (NUL-terminated) as an application/json body. */
 void sim_answer_text(struct sim_answer *a, int status, const char *text);
 

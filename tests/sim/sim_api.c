@@ -1,6 +1,8 @@
 /* The Sinch endpoints: the OAuth2 token endpoint (fact 2.1), messages:send (facts 3.1-3.8) and
- * the app read (fact 1.2), with Sinch's auth rules (facts 2.1-2.3) and error shapes (fact 4).
- * Called by sim_http.c once a request has fully arrived and no fault replaced its answer. */
+ * the app read (fact 1.2), with Sinch's auth rules (facts 2.1-2.3) and error shapes (fact 4);
+ * an accepted send hands its delivery-report plan to the deliverer, and the webhook management
+ * paths go to sim_webhooks_api.c. Called by sim_http.c once a request has fully arrived and no
+ * fault replaced its answer. */
 #include "sim.h"
 
 #include <stdio.h>
@@ -15,7 +17,8 @@ struct v1_route {
     enum sim_endpoint ep;
     const char *project; /* points into the path, `project_len` bytes */
     size_t project_len;
-    const char *app; /* NUL-terminated (the path's tail) for SIM_EP_APP */
+    const char *app;  /* NUL-terminated (the path's tail) for SIM_EP_APP */
+    const char *rest; /* the path after the project and its slash */
 };
 
 enum auth_result {
@@ -37,8 +40,13 @@ static bool parse_v1(const char *path, struct v1_route *r)
     r->project = project;
     r->project_len = (size_t)(slash - project);
     const char *rest = slash + 1;
+    r->rest = rest;
     if (strcmp(rest, "messages:send") == 0) {
         r->ep = SIM_EP_SEND;
+        return true;
+    }
+    if (sim_webhooks_api_path(rest)) {
+        r->ep = SIM_EP_WEBHOOKS;
         return true;
     }
     if (strncmp(rest, "apps/", 5) == 0 && rest[5] && !strchr(rest + 5, '/')) {
@@ -102,7 +110,7 @@ static enum auth_result check_auth(struct sim *s, const struct sim_request *rq)
 /* Answers 401 and returns false unless the request may use the API. The SDKs refresh their
  * token and retry once when WWW-Authenticate contains "expired" (fact 2.2), so only an expired
  * token of ours says so. */
-static bool authorised(struct sim *s, const struct sim_request *rq, struct sim_answer *a)
+bool sim_api_authorised(struct sim *s, const struct sim_request *rq, struct sim_answer *a)
 {
     enum auth_result res = check_auth(s, rq);
     if (res == AUTH_OK) {
@@ -121,7 +129,7 @@ static bool authorised(struct sim *s, const struct sim_request *rq, struct sim_a
     return false;
 }
 
-static void method_not_allowed(struct sim_answer *a, const char *allow)
+void sim_api_method_not_allowed(struct sim_answer *a, const char *allow)
 {
     sim_answer_error(a, 405, "Method Not Allowed", NULL, NULL);
     a->allow = allow;
@@ -167,7 +175,7 @@ static void handle_token(struct sim *s, const struct sim_request *rq, struct sim
     const char *cred = credentials(rq->authorization, "Basic");
 
     if (rq->method != SIM_POST) {
-        method_not_allowed(a, "POST");
+        sim_api_method_not_allowed(a, "POST");
         return;
     }
     if (!cred || !basic_matches(s, cred)) {
@@ -195,7 +203,7 @@ static void handle_token(struct sim *s, const struct sim_request *rq, struct sim
 /* ---- POST /v1/projects/{project}/messages:send ---- */
 
 /* "application/json", optionally with parameters ("; charset=utf-8"). */
-static bool is_json_type(const char *content_type)
+bool sim_api_is_json_type(const char *content_type)
 {
     static const char json[] = "application/json";
     size_t n = sizeof(json) - 1;
@@ -203,24 +211,41 @@ static bool is_json_type(const char *content_type)
            (content_type[n] == '\0' || content_type[n] == ';' || content_type[n] == ' ');
 }
 
+/* Whether an accepted send gets delivery reports: some target takes MESSAGE_DELIVERY (only then,
+ * so tests without webhooks see no traffic), and neither --no-reports nor mode "none" says no. */
+static bool reports_wanted(const struct sim *s)
+{
+    return !s->cfg.no_reports && s->reports.mode != SIM_REPORTS_NONE &&
+           sim_webhooks_subscribed(s->webhooks, SIM_TRIGGER_MESSAGE_DELIVERY);
+}
+
+/* Checks a send. When its delivery reports will be played back, the parsed body comes back in
+ * *parsed (new) for the report plan; otherwise the validator parses it alone, as before, and
+ * a send costs nothing more than it did. */
 static bool send_checks(struct sim *s, const struct sim_request *rq, const struct v1_route *r,
-                        struct sim_answer *a)
+                        struct sim_answer *a, json_t **parsed)
 {
     struct sim_verdict v;
     char message[SIM_FIELD_MAX + SIM_WHY_MAX + 8];
+    const char *text = rq->body ? rq->body : "";
 
-    if (!authorised(s, rq, a)) {
+    if (!sim_api_authorised(s, rq, a)) {
         return false;
     }
     if (!project_is_ours(s, r)) {
         project_not_found(a);
         return false;
     }
-    if (!is_json_type(rq->content_type)) {
+    if (!sim_api_is_json_type(rq->content_type)) {
         sim_answer_error(a, 400, "Content-Type must be application/json", NULL, NULL);
         return false;
     }
-    if (sim_validate_send_text(rq->body ? rq->body : "", rq->body_len, &s->app, &v) == 200) {
+    if (reports_wanted(s)) {
+        *parsed = json_loadb(text, rq->body_len, JSON_REJECT_DUPLICATES, NULL);
+    }
+    int status = *parsed ? sim_validate_send(*parsed, &s->app, &v)
+                         : sim_validate_send_text(text, rq->body_len, &s->app, &v);
+    if (status == 200) {
         return true;
     }
     if (v.status == 404) {
@@ -237,13 +262,15 @@ static void handle_send(struct sim *s, const struct sim_request *rq, const struc
                         struct sim_answer *a, struct sim_record *rec)
 {
     char body[128], when[SIM_TIME_LEN + 1];
+    json_t *parsed = NULL;
 
     if (rq->method != SIM_POST) {
-        method_not_allowed(a, "POST");
+        sim_api_method_not_allowed(a, "POST");
         return;
     }
-    if (!send_checks(s, rq, r, a)) {
+    if (!send_checks(s, rq, r, a, &parsed)) {
         s->stats.sends_rejected++;
+        json_decref(parsed);
         return;
     }
     sim_ids_ulid(&s->ids, rq->now_ms, rec->message_id);
@@ -252,6 +279,15 @@ static void handle_send(struct sim *s, const struct sim_request *rq, const struc
              rec->message_id, when);
     sim_answer_text(a, 200, body);
     s->stats.sends_accepted++;
+    if (parsed) {
+        /* Out of memory only loses the reports; the send was accepted all the same. */
+        struct sim_report_plan *plan =
+            sim_report_plan_new(parsed, rec->message_id, &s->reports, s->cfg.channels[0]);
+        if (plan) {
+            sim_deliver_report(s->deliver, plan, rq->now_ms);
+        }
+        json_decref(parsed);
+    }
 }
 
 /* ---- GET /v1/projects/{project}/apps/{app} ---- */
@@ -260,10 +296,10 @@ static void handle_app(struct sim *s, const struct sim_request *rq, const struct
                        struct sim_answer *a)
 {
     if (rq->method != SIM_GET) {
-        method_not_allowed(a, "GET");
+        sim_api_method_not_allowed(a, "GET");
         return;
     }
-    if (!authorised(s, rq, a)) {
+    if (!sim_api_authorised(s, rq, a)) {
         return;
     }
     if (!project_is_ours(s, r)) {
@@ -301,7 +337,9 @@ void sim_api_handle(struct sim *s, enum sim_endpoint ep, const struct sim_reques
     if (ep == SIM_EP_TOKEN) {
         handle_token(s, rq, a);
     } else if (ep != SIM_EP_OTHER && parse_v1(rq->path, &r)) {
-        if (ep == SIM_EP_SEND) {
+        if (ep == SIM_EP_WEBHOOKS) {
+            sim_webhooks_api_handle(s, rq, r.rest, project_is_ours(s, &r), a);
+        } else if (ep == SIM_EP_SEND) {
             handle_send(s, rq, &r, a, rec);
         } else {
             handle_app(s, rq, &r, a);

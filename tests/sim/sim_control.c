@@ -1,6 +1,7 @@
 /* The control API under /_sim/: health, the fault queue, forced token expiry, the recorded
- * requests and the counters. No auth and never faulted or recorded: it is the tests' side door.
- * Called by sim_http.c on the loop. */
+ * requests and the counters, the webhook registrations and the callback attempts (injections and
+ * the delivery mode are in sim_inject.c). No auth and never faulted or recorded: it is the
+ * tests' side door. Called by sim_http.c on the loop. */
 #include "sim.h"
 
 #include <errno.h>
@@ -97,8 +98,39 @@ static void requests_clear(struct sim *s, const struct sim_request *rq, struct s
 {
     (void)rq;
     sim_records_clear(s->records);
+    sim_cblog_clear(s->cblog);
     memset(&s->stats, 0, sizeof(s->stats));
     sim_answer_text(a, 200, "{\"cleared\":true}");
+}
+
+static void callbacks_list(struct sim *s, const struct sim_request *rq, struct sim_answer *a)
+{
+    unsigned long long since = 0, limit = LIST_DEFAULT;
+    if (!query_number(rq->query, "since", &since) || !query_number(rq->query, "limit", &limit)) {
+        control_error(a, 400, "since and limit must be non-negative integers");
+        return;
+    }
+    if (limit > LIST_MAX) {
+        limit = LIST_MAX;
+    }
+    json_t *list = sim_cblog_list(s->cblog, since, (size_t)limit);
+    json_object_set_new(list, "pending", json_integer((json_int_t)sim_deliver_pending(s->deliver)));
+    sim_answer_json_flags(a, 200, list, SIM_CB_DUMP_FLAGS);
+}
+
+/* Forgets the attempts and drops every callback still waiting: a clean slate between tests. */
+static void callbacks_clear(struct sim *s, const struct sim_request *rq, struct sim_answer *a)
+{
+    (void)rq;
+    sim_deliver_cancel(s->deliver);
+    sim_cblog_clear(s->cblog);
+    sim_answer_text(a, 200, "{\"cleared\":true}");
+}
+
+static void webhooks(struct sim *s, const struct sim_request *rq, struct sim_answer *a)
+{
+    (void)rq;
+    sim_answer_json(a, 200, sim_webhooks_control_json(s->webhooks));
 }
 
 static void stats(struct sim *s, const struct sim_request *rq, struct sim_answer *a)
@@ -119,6 +151,12 @@ static const struct {
     {"/_sim/requests", SIM_GET, requests_list},
     {"/_sim/requests", SIM_DELETE, requests_clear},
     {"/_sim/stats", SIM_GET, stats},
+    {"/_sim/webhooks", SIM_GET, webhooks},
+    {"/_sim/callbacks", SIM_GET, callbacks_list},
+    {"/_sim/callbacks", SIM_DELETE, callbacks_clear},
+    {"/_sim/inject", SIM_POST, sim_inject_handle},
+    {"/_sim/delivery-mode", SIM_GET, sim_inject_mode_get},
+    {"/_sim/delivery-mode", SIM_POST, sim_inject_mode_set},
 };
 
 bool sim_control_is_control(const char *path)

@@ -12,6 +12,7 @@ enum match {
     MATCH_SEND = SIM_EP_SEND,
     MATCH_TOKEN = SIM_EP_TOKEN,
     MATCH_APP = SIM_EP_APP,
+    MATCH_WEBHOOKS = SIM_EP_WEBHOOKS,
     MATCH_ANY = 100,
 };
 
@@ -27,7 +28,7 @@ struct sim_faults {
     struct rule *tail;
 };
 
-static const char *const endpoint_names[] = {"send", "token", "app", "other"};
+static const char *const endpoint_names[] = {"send", "token", "app", "other", "webhooks"};
 
 const char *sim_endpoint_name(enum sim_endpoint ep)
 {
@@ -85,7 +86,9 @@ static bool parse_match(json_t *val, enum match *out)
         const char *name;
         enum match match;
     } names[] = {
-        {"send", MATCH_SEND}, {"token", MATCH_TOKEN}, {"app", MATCH_APP}, {"any", MATCH_ANY}};
+        {"send", MATCH_SEND},         {"token", MATCH_TOKEN}, {"app", MATCH_APP},
+        {"webhooks", MATCH_WEBHOOKS}, {"any", MATCH_ANY},
+    };
     for (size_t i = 0; json_is_string(val) && i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcmp(json_string_value(val), names[i].name) == 0) {
             *out = names[i].match;
@@ -111,7 +114,8 @@ static struct rule *parse_rule(json_t *obj, char *why, size_t why_len)
         goto bad;
     }
     if (!parse_match(json_object_get(obj, "match"), &r->match)) {
-        snprintf(why, why_len, "match must be \"send\", \"token\", \"app\" or \"any\"");
+        snprintf(why, why_len,
+                 "match must be \"send\", \"token\", \"app\", \"webhooks\" or \"any\"");
         goto bad;
     }
     json_object_foreach(obj, key, val)

@@ -14,10 +14,11 @@
 
 /* Which Sinch endpoint a request went to; a rule matches one of them or all. */
 enum sim_endpoint {
-    SIM_EP_SEND,  /* POST /v1/projects/{project}/messages:send */
-    SIM_EP_TOKEN, /* POST /oauth2/token */
-    SIM_EP_APP,   /* GET /v1/projects/{project}/apps/{app} */
-    SIM_EP_OTHER, /* anything else that is not /_sim/... */
+    SIM_EP_SEND,     /* POST /v1/projects/{project}/messages:send */
+    SIM_EP_TOKEN,    /* POST /oauth2/token */
+    SIM_EP_APP,      /* GET /v1/projects/{project}/apps/{app} */
+    SIM_EP_OTHER,    /* anything else that is not /_sim/... */
+    SIM_EP_WEBHOOKS, /* the webhook management API: .../webhooks, .../apps/{app}/webhooks */
 };
 
 /* What a consumed rule asks for; the strings are copies. */

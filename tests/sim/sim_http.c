@@ -274,9 +274,9 @@ static void apply_fault(struct sim *s, enum sim_endpoint ep, const struct sim_re
     free(hit->body);
 }
 
-static void handle_sinch(struct sim *s, const struct sim_request *rq, struct txn *t)
+static void handle_sinch(struct sim *s, const struct sim_request *rq, struct txn *t,
+                         enum sim_endpoint ep)
 {
-    enum sim_endpoint ep = sim_api_endpoint(t->path);
     struct sim_fault_hit hit;
     struct sim_record rec = {
         .time_ms = rq->now_ms,
@@ -334,8 +334,13 @@ static int dispatch(struct lws *wsi, struct txn *t)
         query(wsi, args, sizeof(args));
         sim_control_handle(s, &rq, &t->ans);
     } else {
+        /* Only the webhook API reads a query (update_mask); sends skip the work. */
+        enum sim_endpoint ep = sim_api_endpoint(t->path);
         args[0] = '\0';
-        handle_sinch(s, &rq, t);
+        if (ep == SIM_EP_WEBHOOKS) {
+            query(wsi, args, sizeof(args));
+        }
+        handle_sinch(s, &rq, t, ep);
     }
     return answer(wsi, t);
 }

@@ -1,6 +1,7 @@
-/* sinch-sim's main: reads the command line, sets up the modules and one lws context listening
- * on --host:--port only, prints the one "listening" line tests wait for, and serves until
- * SIGTERM or SIGINT, then frees everything and exits 0. See tests/sim/README.md. */
+/* sinch-sim's main: reads the command line, sets up the modules, the delivery thread and one lws
+ * context listening on --host:--port only, prints the one "listening" line tests wait for, and
+ * serves until SIGTERM or SIGINT, then frees everything (callbacks still pending are dropped)
+ * and exits 0. See tests/sim/README.md. */
 #include "sim.h"
 
 #include <errno.h>
@@ -10,10 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <curl/curl.h>
 #include <libwebsockets.h>
 
 #define DEFAULT_CHANNELS   "WHATSAPP,SMS,RCS,MESSENGER,VIBERBM,MMS,INSTAGRAM,TELEGRAM"
 #define DEFAULT_RECORD_MAX 200000
+#define DEFAULT_REPORT_MS  100
+#define DEFAULT_RETRY_MS   1000
+#define DEFAULT_ATTEMPTS   8
 #define TICK_US            (100 * LWS_US_PER_MS) /* how soon a signal is noticed */
 
 static volatile sig_atomic_t stop_requested;
@@ -43,6 +48,8 @@ static void usage(FILE *f)
           "                 [--app-id sim-app] [--key-id sim-key] [--key-secret sim-secret]\n"
           "                 [--token-ttl 3599] [--channels " DEFAULT_CHANNELS "]\n"
           "                 [--record-max 200000] [--verbose]\n"
+          "                 [--webhook-url URL] [--webhook-secret S] [--report-delay-ms 100]\n"
+          "                 [--webhook-retry-ms 1000] [--webhook-max-attempts 8] [--no-reports]\n"
           "A stand-in for the Sinch Conversation API on loopback; see tests/sim/README.md.\n",
           f);
 }
@@ -93,6 +100,9 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg)
         .key_secret = "sim-secret",
         .token_ttl = 3599,
         .record_max = DEFAULT_RECORD_MAX,
+        .report_delay_ms = DEFAULT_REPORT_MS,
+        .webhook_retry_ms = DEFAULT_RETRY_MS,
+        .webhook_max_attempts = DEFAULT_ATTEMPTS,
     };
     for (int i = 1; i < argc; i++) {
         char *arg = argv[i], *value = strchr(arg, '=');
@@ -102,6 +112,10 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg)
         }
         if (strcmp(arg, "--verbose") == 0) {
             cfg->verbose = true;
+            continue;
+        }
+        if (strcmp(arg, "--no-reports") == 0) {
+            cfg->no_reports = true;
             continue;
         }
         if (strncmp(arg, "--", 2) != 0) {
@@ -134,6 +148,22 @@ static int parse_args(int argc, char **argv, struct sim_config *cfg)
             cfg->record_max = (size_t)n;
         } else if (strcmp(arg, "--channels") == 0) {
             channels = value;
+        } else if (strcmp(arg, "--webhook-url") == 0) {
+            if (strlen(value) > SIM_WEBHOOK_URL_MAX || !sim_url_is_loopback(value)) {
+                fprintf(stderr, "sinch-sim: --webhook-url must be an http(s) URL on loopback "
+                                "(127.0.0.0/8, localhost or [::1]): the simulator calls nothing "
+                                "else\n");
+                return 1;
+            }
+            cfg->webhook_url = value;
+        } else if (strcmp(arg, "--webhook-secret") == 0) {
+            cfg->webhook_secret = value;
+        } else if (strcmp(arg, "--report-delay-ms") == 0 && parse_long(value, 0, 600000, &n)) {
+            cfg->report_delay_ms = n;
+        } else if (strcmp(arg, "--webhook-retry-ms") == 0 && parse_long(value, 1, 3600000, &n)) {
+            cfg->webhook_retry_ms = n;
+        } else if (strcmp(arg, "--webhook-max-attempts") == 0 && parse_long(value, 1, 100, &n)) {
+            cfg->webhook_max_attempts = n;
         } else {
             fprintf(stderr, "sinch-sim: unknown option or bad value: %s %s\n", arg, value);
             return 1;
@@ -154,8 +184,23 @@ static bool sim_init(struct sim *s)
     s->tokens = sim_tokens_new();
     s->faults = sim_faults_new();
     s->records = sim_records_new(s->cfg.record_max);
+    s->webhooks = sim_webhooks_new(s->cfg.webhook_url, s->cfg.webhook_secret);
+    s->cblog = sim_cblog_new(s->cfg.record_max);
     if (n < 0 || (size_t)n >= sizeof(plain) || !s->basic_b64 || !s->tokens || !s->faults ||
-        !s->records || lws_b64_encode_string(plain, n, s->basic_b64, (int)b64_len) < 0) {
+        !s->records || !s->webhooks || !s->cblog ||
+        lws_b64_encode_string(plain, n, s->basic_b64, (int)b64_len) < 0) {
+        return false;
+    }
+    struct sim_deliver_config dc = {
+        .app_id = s->cfg.app_id,
+        .project_id = s->cfg.project_id,
+        .report_delay_ms = s->cfg.report_delay_ms,
+        .retry_ms = s->cfg.webhook_retry_ms,
+        .max_attempts = (unsigned)s->cfg.webhook_max_attempts,
+        .verbose = s->cfg.verbose,
+    };
+    s->deliver = sim_deliver_new(&dc, s->webhooks, s->cblog);
+    if (!s->deliver) {
         return false;
     }
     for (size_t len = strlen(s->basic_b64); len > 0 && s->basic_b64[len - 1] == '=';) {
@@ -164,8 +209,13 @@ static bool sim_init(struct sim *s)
     return true;
 }
 
+/* The delivery thread goes first: it reads the registry and writes the attempt log. */
 static void sim_fini(struct sim *s)
 {
+    sim_deliver_free(s->deliver);
+    sim_cblog_free(s->cblog);
+    sim_webhooks_free(s->webhooks);
+    free(s->reports.reason);
     sim_records_free(s->records);
     sim_faults_free(s->faults);
     sim_tokens_free(s->tokens);
@@ -226,15 +276,23 @@ int main(int argc, char **argv)
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
 
+    /* Before any thread: libcurl's global setup is not thread-safe. */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fprintf(stderr, "sinch-sim: libcurl failed to initialise\n");
+        free(s.cfg.channels_buf);
+        return 1;
+    }
     if (!sim_init(&s)) {
         fprintf(stderr, "sinch-sim: out of memory, or --key-id:--key-secret over 510 bytes\n");
         sim_fini(&s);
+        curl_global_cleanup();
         return 1;
     }
     ticker.ctx = listen_on(&s, &port);
     if (!ticker.ctx) {
         fprintf(stderr, "sinch-sim: cannot listen on %s port %d\n", s.cfg.host, s.cfg.port);
         sim_fini(&s);
+        curl_global_cleanup();
         return 1;
     }
     lws_sul_schedule(ticker.ctx, 0, &ticker.sul, tick, TICK_US);
@@ -248,5 +306,6 @@ int main(int argc, char **argv)
     lws_sul_cancel(&ticker.sul);
     lws_context_destroy(ticker.ctx);
     sim_fini(&s);
+    curl_global_cleanup();
     return 0;
 }
