@@ -321,7 +321,7 @@ void sb_inbound_webhook(struct sb_inbound *in, const struct sb_webhook_request *
           result == SB_STORE_EVENT_STORED      ? R_PUBLISHED
           : result == SB_STORE_EVENT_DUPLICATE ? R_DUPLICATE
                                                : R_STALE);
-    sb_log(SB_LOG_INFO, "inbound", "%s %s%s%s -> %s (%s)", ev.trigger,
+    sb_log(SB_LOG_INFO, "inbound", "%s%s%s%s%s -> %s (%s)", ev.trigger, ev.message_id ? " " : "",
            ev.message_id ? ev.message_id : "", ev.cmd_id ? " of cmd " : "",
            ev.cmd_id ? ev.cmd_id : "", topic,
            result == SB_STORE_EVENT_STORED      ? "stored"

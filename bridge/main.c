@@ -178,6 +178,7 @@ static void sinch_done(void *arg)
         .body_len = r->body_len,
         .retry_after_ms = r->retry_after_ms,
         .requests = r->requests,
+        .seconds = r->seconds,
     };
     sb_outbox_on_result(p->app->outbox, &res);
     sb_sinch_result_free(r);
@@ -287,6 +288,30 @@ static void http_metrics(void *arg, struct sb_http_answer *ans)
                 rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
                 rows[i].value);
     }
+    fprintf(f, "# HELP sinch_bridge_commands_failed_by_code_total Commands on the error topic, by "
+               "code.\n# TYPE sinch_bridge_commands_failed_by_code_total counter\n");
+    for (int i = 0; i < SB_OUTBOX_ERR_COUNT; i++) {
+        fprintf(f, "sinch_bridge_commands_failed_by_code_total{code=\"%s\"} %llu\n",
+                sb_outbox_error_name((enum sb_outbox_error)i), (unsigned long long)st.failed_by[i]);
+    }
+    static const double bounds[] = {SB_OUTBOX_LATENCY_BUCKETS};
+    uint64_t cumulative = 0;
+    fprintf(f, "# HELP sinch_bridge_sinch_latency_seconds Time Sinch took to answer a send.\n"
+               "# TYPE sinch_bridge_sinch_latency_seconds histogram\n");
+    for (int i = 0; i <= SB_OUTBOX_LATENCY_N; i++) {
+        cumulative += st.latency[i];
+        if (i < SB_OUTBOX_LATENCY_N) {
+            fprintf(f, "sinch_bridge_sinch_latency_seconds_bucket{le=\"%g\"} %llu\n", bounds[i],
+                    (unsigned long long)cumulative);
+        } else {
+            fprintf(f, "sinch_bridge_sinch_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
+                    (unsigned long long)cumulative);
+        }
+    }
+    fprintf(f,
+            "sinch_bridge_sinch_latency_seconds_sum %g\nsinch_bridge_sinch_latency_seconds_count "
+            "%llu\n",
+            st.latency_sum, (unsigned long long)st.latency_count);
     sb_inbound_metrics(app->inbound, f);
     fclose(f);
     ans->status = 200;

@@ -251,6 +251,11 @@ static void fail(struct job *j, const char *code, const char *message, long http
         .payload_len = payload_len,
     };
     ob->stats.failed++;
+    for (int i = 0; i < SB_OUTBOX_ERR_COUNT; i++) {
+        if (strcmp(code, sb_outbox_error_name((enum sb_outbox_error)i)) == 0) {
+            ob->stats.failed_by[i]++;
+        }
+    }
     sb_log(SB_LOG_INFO, "outbox", "cmd %s failed: %s: %s (attempts %d)", e.id ? e.id : "(no id)",
            code, message, j->attempts);
     finish(j, ob->error_topic, sb_outcome_error_json(&e), NULL, code);
@@ -686,7 +691,18 @@ void sb_outbox_on_result(struct sb_outbox *ob, const struct sb_outbox_result *re
     struct job *j = (struct job *)(uintptr_t)res->tag;
     long status = res->status;
 
+    static const double bounds[] = {SB_OUTBOX_LATENCY_BUCKETS};
+    size_t b = 0;
+
     ob->in_flight--;
+    if (res->err == SB_OK) {
+        while (b < SB_OUTBOX_LATENCY_N && res->seconds > bounds[b]) {
+            b++;
+        }
+        ob->stats.latency[b]++;
+        ob->stats.latency_sum += res->seconds;
+        ob->stats.latency_count++;
+    }
     if (res->requests > 1) {
         j->attempts += res->requests - 1;
     }
@@ -761,6 +777,16 @@ void sb_outbox_drain(struct sb_outbox *ob, sb_loop_fn done, void *arg)
     ob->drained_arg = arg;
     sb_timer_cancel(ob->pump_timer);
     check_drained(ob);
+}
+
+const char *sb_outbox_error_name(enum sb_outbox_error e)
+{
+    static const char *const names[] = {
+#define X(code) #code,
+        SB_OUTBOX_ERROR_CODES
+#undef X
+    };
+    return (size_t)e < SB_OUTBOX_ERR_COUNT ? names[e] : "unknown";
 }
 
 void sb_outbox_stats(const struct sb_outbox *ob, struct sb_outbox_stats *out)

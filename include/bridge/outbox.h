@@ -39,15 +39,43 @@ struct sb_outbox_result {
     size_t body_len;
     long retry_after_ms; /* -1 when absent */
     int requests;        /* HTTP requests made for it (2 after a refresh-and-retry) */
+    double seconds;      /* how long the last request took */
 };
 
+/* PRODUCT.md's error codes, for the failure counters. */
+#define SB_OUTBOX_ERROR_CODES                                                                      \
+    X(invalid_command)                                                                             \
+    X(invalid_recipient)                                                                           \
+    X(not_allowed)                                                                                 \
+    X(duplicate)                                                                                   \
+    X(window_closed)                                                                               \
+    X(rate_limited)                                                                                \
+    X(sinch_rejected)                                                                              \
+    X(auth_failed)                                                                                 \
+    X(expired)
+
+enum sb_outbox_error {
+#define X(code) SB_OUTBOX_ERR_##code,
+    SB_OUTBOX_ERROR_CODES
+#undef X
+        SB_OUTBOX_ERR_COUNT
+};
+
+/* Upper bounds (seconds) of the Sinch latency histogram's buckets; +Inf is implied. */
+#define SB_OUTBOX_LATENCY_BUCKETS 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+#define SB_OUTBOX_LATENCY_N       11
+
 struct sb_outbox_stats {
-    uint64_t received; /* commands taken from the store for the first time */
-    uint64_t sent;     /* accepted by Sinch */
-    uint64_t failed;   /* ended on P/error */
-    uint64_t retried;  /* retries scheduled */
-    size_t active;     /* commands in memory */
-    size_t in_flight;  /* requests to Sinch under way */
+    uint64_t received;                       /* commands taken from the store for the first time */
+    uint64_t sent;                           /* accepted by Sinch */
+    uint64_t failed;                         /* ended on P/error */
+    uint64_t retried;                        /* retries scheduled */
+    uint64_t failed_by[SB_OUTBOX_ERR_COUNT]; /* ended on P/error, by code */
+    uint64_t latency[SB_OUTBOX_LATENCY_N + 1]; /* Sinch answers by bucket (the last: +Inf) */
+    double latency_sum;                        /* seconds, over every answer */
+    uint64_t latency_count;
+    size_t active;    /* commands in memory */
+    size_t in_flight; /* requests to Sinch under way */
 };
 
 /* cfg, loop, store are borrowed and must outlive the outbox; io is copied. */
@@ -67,5 +95,11 @@ void sb_outbox_on_mqtt(struct sb_outbox *ob, bool up);
 void sb_outbox_drain(struct sb_outbox *ob, sb_loop_fn done, void *arg);
 
 void sb_outbox_stats(const struct sb_outbox *ob, struct sb_outbox_stats *out);
+
+/* The name of an error code ("invalid_command", ...). */
+const char *sb_outbox_error_name(enum sb_outbox_error e);
+
+/* The name of an error code ("invalid_command", ...). */
+const char *sb_outbox_error_name(enum sb_outbox_error e);
 
 #endif

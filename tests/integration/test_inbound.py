@@ -264,3 +264,45 @@ def test_whatsapp_window_check_uses_the_fallback_or_fails_fast(world):
     w4 = [json.loads(r["body"]["message_metadata"])["id"] == "w4" and r["body"]["message"]
           for r in world.sim.accepted_sends()]
     assert {"text_message": {"text": "hi"}} in w4
+
+
+def test_metrics_count_both_directions(hooked):
+    world, bridge, watch = hooked
+    watch.publish("sinch/send/15551234567", "counted")
+    watch.publish("sinch/send", b"{oops")
+    wait_until(lambda: watch.on("sinch/sent"), 10, "sent")
+    assert bridge.webhook(inbound_text())[0] == 200
+    assert bridge.webhook(inbound_text(), secret="wrong")[0] == 401
+    wait_until(lambda: watch.on("sinch/inbound/whatsapp/15551234567"), 10, "inbound")
+    status, text = bridge.http("GET", "/metrics")
+    lines = set(text.decode().splitlines())
+    assert status == 200
+    for line in ('sinch_bridge_commands_sent_total 1',
+                 'sinch_bridge_commands_failed_by_code_total{code="invalid_command"} 1',
+                 'sinch_bridge_sinch_latency_seconds_count 1',
+                 'sinch_bridge_sinch_latency_seconds_bucket{le="+Inf"} 1',
+                 'sinch_bridge_mqtt_connected 1',
+                 'sinch_bridge_webhooks_total{trigger="MESSAGE_INBOUND",result="stored"} 1',
+                 'sinch_bridge_webhooks_total{trigger="UNKNOWN",result="bad_signature"} 1'):
+        assert line in lines, line
+
+
+def test_a_slow_client_cannot_hold_the_listener(hooked):
+    world, bridge, watch = hooked
+    import socket
+    slow = socket.create_connection(("127.0.0.1", bridge.http_port))
+    slow.sendall(b"POST /webhooks/sinch HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+    # Meanwhile everyone else is served at once.
+    t0 = time.monotonic()
+    assert bridge.webhook(inbound_text())[0] == 200
+    assert bridge.http("GET", "/healthz")[0] == 200
+    assert time.monotonic() - t0 < 2
+    # ...and the trickler is cut off after the body timeout.
+    slow.settimeout(20)
+    t0 = time.monotonic()
+    try:
+        data = slow.recv(100)
+    except ConnectionResetError:
+        data = b""
+    assert data == b"" and time.monotonic() - t0 < 15
+    slow.close()
