@@ -1,8 +1,10 @@
-/* mqtt_load: the MQTT side of tests/bench/run.py. Three modes, each printing one line of
+/* mqtt_load: the MQTT side of tests/bench/run.py. Four modes, each printing one line of
  * key=value figures that run.py parses (and a human can read):
  *   ceiling  one client publishes N QoS 1 messages, another receives them: what the broker can do
  *   burst    N QoS 1 send commands as fast as paho allows, done when all are acknowledged
  *   latency  JSON commands at a steady rate, matched by id against the bridge's outcomes
+ *   count    a QoS 1 subscriber that counts what arrives (the bridge's inbound events) until N
+ *            distinct message ids are in
  * Runs on the main thread plus paho's threads; the two meet only in `struct bench` under its lock.
  * Benchmarks print figures; nothing here passes or fails on a number. */
 #include <MQTTAsync.h>
@@ -31,6 +33,8 @@
 #define JSON_TOPIC      "sinch/send"
 #define BENCH_TO        "+15551234567"
 #define OUTCOME_MAX     2048 /* longest outcome payload looked at */
+#define COUNT_IDLE_S    15   /* count: give up when nothing arrived for this long after the first */
+#define ID_DIGITS_MAX   18   /* count: trailing digits of a message id taken as its number */
 
 struct options {
     const char *mode;
@@ -63,6 +67,12 @@ struct bench {
     long outcomes; /* outcomes matched {lock} */
     long errors;   /* of which on sinch/error {lock} */
     long tag;      /* this run's id component, so reruns never repeat an id */
+    /* count */
+    unsigned char *seen; /* by number: a message id arrived, one bit each {lock} */
+    long n_seen;         /* numbers below this are tracked */
+    long distinct;       /* {lock} */
+    long unnumbered;     /* arrivals without a message id number below n_seen {lock} */
+    double t_first;      /* {lock} */
 };
 
 /* The outcome of one asynchronous call (connect, subscribe, disconnect). */
@@ -77,6 +87,7 @@ static char role_sub[] = "ceiling-sub";
 static char role_pub[] = "ceiling-pub";
 static char role_burst[] = "burst";
 static char role_latency[] = "latency";
+static char role_count[] = "count";
 
 static struct bench bench = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
@@ -240,6 +251,66 @@ static int on_outcome(void *context, char *topic, int topic_len, MQTTAsync_messa
         }
         pthread_mutex_unlock(&bench.lock);
     }
+    MQTTAsync_freeMessage(&msg);
+    MQTTAsync_free(topic);
+    return 1;
+}
+
+/* The number of a message: the trailing digits of the "message_id" value, -1 if none. */
+static long message_number(const char *payload, size_t len)
+{
+    static const char key[] = "\"message_id\":\"";
+    const size_t klen = sizeof(key) - 1;
+    const char *end = payload + len;
+    const char *v = NULL;
+    const char *q;
+    const char *p;
+    long n = 0;
+
+    for (p = payload; p + klen <= end; p++) {
+        if (memcmp(p, key, klen) == 0) {
+            v = p + klen;
+            break;
+        }
+    }
+    if (!v || !(q = memchr(v, '"', (size_t)(end - v)))) {
+        return -1;
+    }
+    p = q;
+    while (p > v && q - p < ID_DIGITS_MAX && p[-1] >= '0' && p[-1] <= '9') {
+        p--;
+    }
+    if (p == q) {
+        return -1;
+    }
+    for (; p < q; p++) {
+        n = n * 10 + (*p - '0');
+    }
+    return n;
+}
+
+static int on_count_message(void *context, char *topic, int topic_len, MQTTAsync_message *msg)
+{
+    double t = now_s();
+    long n = message_number(msg->payload, (size_t)msg->payloadlen);
+    (void)context;
+    (void)topic_len;
+
+    pthread_mutex_lock(&bench.lock);
+    if (bench.received++ == 0) {
+        bench.t_first = t;
+    }
+    bench.t_last = t;
+    if (n >= 0 && n < bench.n_seen) {
+        if (!(bench.seen[n / 8] & (1u << (n % 8)))) {
+            bench.seen[n / 8] |= (unsigned char)(1u << (n % 8));
+            bench.distinct++;
+            pthread_cond_broadcast(&bench.cond);
+        }
+    } else {
+        bench.unnumbered++;
+    }
+    pthread_mutex_unlock(&bench.lock);
     MQTTAsync_freeMessage(&msg);
     MQTTAsync_free(topic);
     return 1;
@@ -660,6 +731,54 @@ static int run_latency(const struct options *o)
     return status != 0 ? status : got == n ? 0 : 1;
 }
 
+static bool counted_all(const void *arg)
+{
+    return bench.distinct >= *(const long *)arg || bench.lost;
+}
+
+/* Counts what arrives on o->topic until o->count distinct message numbers (0 .. count-1, see
+ * message_number()) are in, nothing arrived for COUNT_IDLE_S after the first, or the timeout.
+ * Prints "ready" once subscribed, so run.py starts the load only then. */
+static int run_count(const struct options *o)
+{
+    MQTTAsync c;
+    double start;
+    double deadline;
+    long received;
+    long distinct;
+
+    bench.n_seen = o->count;
+    bench.seen = calloc((size_t)o->count / 8 + 1, 1);
+    if (!bench.seen) {
+        fprintf(stderr, "mqtt_load: out of memory\n");
+        return 2;
+    }
+    c = connect_client(o, role_count, on_count_message);
+    subscribe(c, o->topic ? o->topic : "#");
+    printf("ready\n");
+    pthread_mutex_lock(&bench.lock);
+    start = now_s();
+    deadline = start + (double)o->timeout;
+    while (!counted_all(&o->count) && now_s() < deadline) {
+        double last = bench.received > 0 ? bench.t_last : deadline - COUNT_IDLE_S;
+        double until = last + COUNT_IDLE_S < deadline ? last + COUNT_IDLE_S : deadline;
+        if (!wait_locked(counted_all, &o->count, until) && bench.t_last <= last) {
+            break;
+        }
+    }
+    received = bench.received;
+    distinct = bench.distinct;
+    /* t_first_mono and t_last_mono are CLOCK_MONOTONIC, comparable with the load's t0_mono */
+    printf("mode=count count=%ld received=%ld distinct=%ld duplicates=%ld unnumbered=%ld "
+           "t_first_mono=%.6f t_last_mono=%.6f\n",
+           o->count, received, distinct, received - distinct - bench.unnumbered, bench.unnumbered,
+           bench.t_first, bench.t_last);
+    pthread_mutex_unlock(&bench.lock);
+    disconnect(c);
+    free(bench.seen);
+    return distinct == o->count ? 0 : 1;
+}
+
 /* ---- command line ---- */
 
 static void usage(void)
@@ -668,6 +787,7 @@ static void usage(void)
             "usage: mqtt_load ceiling --port P --count N [--window W]\n"
             "       mqtt_load burst   --port P --count N [--topic T | --json] [--window W]\n"
             "       mqtt_load latency --port P --rate R --seconds S [--times FILE]\n"
+            "       mqtt_load count   --port P --topic FILTER --count N\n"
             "The broker is 127.0.0.1:P. Every mode also takes --timeout SECONDS (default %d) and\n"
             "--nagle (leave Nagle's algorithm on, as paho does by default).\n",
             DEFAULT_TIMEOUT);
@@ -740,6 +860,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(o.mode, "burst") == 0 && o.count > 0) {
         return run_burst(&o);
+    }
+    if (strcmp(o.mode, "count") == 0 && o.count > 0) {
+        return run_count(&o);
     }
     if (strcmp(o.mode, "latency") == 0 && o.rate > 0) {
         return run_latency(&o);

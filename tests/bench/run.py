@@ -2,15 +2,18 @@
 """The bridge's performance figures, measured in one run on this machine (see README.md).
 
 Starts its own mosquitto, sinch-sim and sinch-bridge on free loopback ports, drives them with
-mqtt_load, and prints one table: the broker's ceiling, the bridge's outbound throughput and its
-ratio to the ceiling, latency at a steady rate, memory and CPU. It prints figures and never
-fails on one; it exits non-zero only when something broke (a crash, lost messages, a timeout).
-Everything it starts it stops, also on Ctrl-C."""
+mqtt_load (MQTT) and webhook_load (signed webhooks), and prints one table: the broker's ceiling,
+the bridge's outbound throughput and its ratio to the ceiling, latency at a steady rate, memory
+and CPU; then the inbound side: webhook ingest rate against what one paho client can publish,
+answer latency, the time until every event is published, memory and CPU. It prints figures and
+never fails on one; it exits non-zero only when something broke (a crash, lost messages, a
+timeout). Everything it starts it stops, also on Ctrl-C."""
 
 import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -32,6 +35,8 @@ T_CEILING = 120
 T_BURST = 300
 T_STALL = 30  # no new accepted send for this long: the bridge is stuck
 T_LATENCY_EXTRA = 30
+T_INBOUND = 300
+WEBHOOK_SECRET = "bench-webhook-secret"
 
 
 class Failure(Exception):
@@ -152,6 +157,18 @@ class Bench:
                     self.problems.append("%s did not stop within 20 s of SIGTERM" % name)
         self.procs = []
 
+    def stop(self, name, p):
+        """Stops one process started with spawn() and forgets it."""
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+                self.problems.append("%s did not stop within 20 s of SIGTERM" % name)
+        self.procs = [(n, q) for n, q in self.procs if q is not p]
+
     def check_alive(self, name, p):
         if p.poll() is not None:
             how = ("signal %s" % signal.Signals(-p.returncode).name if p.returncode < 0
@@ -209,9 +226,11 @@ class Bench:
             raise Failure("sinch-sim: %s %s: %s" % (method, path, e))
         return json.loads(text) if text else None
 
-    def start_bridge(self):
+    def start_bridge(self, name="data"):
+        """A bridge with a fresh store (BRIDGE_DATA_DIR <dir>/<name>), online when it returns."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("SINCH_", "MQTT_", "BRIDGE_"))}
+        self.listen_port = free_port()
         env.update({
             "SINCH_PROJECT_ID": "sim-project",
             "SINCH_APP_ID": "sim-app",
@@ -221,8 +240,9 @@ class Bench:
             "SINCH_AUTH_URL": self.sim_url + "/oauth2/token",
             "MQTT_URL": "mqtt://127.0.0.1:%d" % self.broker_port,
             "MQTT_CLIENT_ID": "sinch-bridge-bench",
-            "BRIDGE_DATA_DIR": os.path.join(self.dir, "data"),
-            "BRIDGE_LISTEN": "127.0.0.1:%d" % free_port(),
+            "SINCH_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "BRIDGE_DATA_DIR": os.path.join(self.dir, name),
+            "BRIDGE_LISTEN": "127.0.0.1:%d" % self.listen_port,
             "BRIDGE_RATE_LIMIT": "0",
             "BRIDGE_LOG_LEVEL": "warn",
         })
@@ -494,20 +514,179 @@ class Bench:
             out += page["requests"]
             since = page["next"]
 
+    # ---- inbound ----
+
+    def phase_pub_ceiling(self):
+        """The issue's yardstick for inbound: one paho client publishing QoS 1 to this broker,
+        nobody subscribed (mqtt_load burst on a topic of its own). The median of a few runs."""
+        rates = []
+        for _ in range(self.args.ceiling_runs):
+            out, rc = self.run_load("burst", T_CEILING, "--count", self.args.ceiling_count,
+                                    "--topic", "bench/publish-alone", "--timeout", T_CEILING - 10)
+            f = parse_figures(out, "burst")
+            if rc != 0:
+                self.problems.append("paho publish: %s of %s acknowledged"
+                                     % (f["acked"], f["count"]))
+            rates.append(float(f["rate"]))
+        rates.sort()
+        self.pub_ceiling = rates[len(rates) // 2]
+        self.row("paho publish QoS 1 alone (inbound ceiling)", "%.0f msg/s" % self.pub_ceiling,
+                 "median of %d runs of %d messages (60 bytes), no subscriber: %s"
+                 % (len(rates), self.args.ceiling_count, ", ".join("%.0f" % r for r in rates)))
+
+    def start_counter(self, n, timeout):
+        """mqtt_load count on sinch/inbound/#, subscribed when this returns."""
+        p = subprocess.Popen([self.args.load, "count", "--port", str(self.broker_port),
+                              "--topic", self.args.prefix + "/inbound/#", "--count", str(n),
+                              "--timeout", str(timeout)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.procs.append(("mqtt_load count", p))
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            p.kill()
+            raise Failure("mqtt_load count did not subscribe: %r %s" % (line, p.stderr.read()))
+        return p
+
+    def run_webhooks(self, n, timeout, rate=None):
+        argv = [self.args.webhook_load, "--url",
+                "http://127.0.0.1:%d/webhooks/sinch" % self.listen_port,
+                "--secret", WEBHOOK_SECRET, "--count", str(n),
+                "--connections", str(self.args.connections), "--timeout", str(timeout - 10)]
+        if rate:
+            argv += ["--rate", "%.0f" % rate]
+        cpu0 = children_cpu()
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise Failure("webhook_load took more than %d s" % timeout)
+        self.load_cpu = children_cpu() - cpu0  # webhook_load's own CPU: on 2 CPUs it matters
+        if r.returncode == 2:
+            raise Failure("webhook_load failed:\n%s%s" % (r.stdout, r.stderr))
+        f = parse_figures(r.stdout, "webhooks")
+        if r.returncode != 0:
+            self.problems.append("webhooks: %s of %s answered 200 (%s non-200, %s without an "
+                                 "answer): %s" % (f["ok"], n, f["non200"], f["failed"],
+                                                  r.stderr.strip()))
+        return f
+
+    def finish_counter(self, counter, n, what):
+        cpu0 = children_cpu()
+        try:
+            out, err = counter.communicate(timeout=T_INBOUND)
+        except subprocess.TimeoutExpired:
+            raise Failure("mqtt_load count did not finish within %d s" % T_INBOUND)
+        self.counter_cpu = children_cpu() - cpu0
+        c = parse_figures(out, "count")
+        if int(c["distinct"]) != n:
+            self.problems.append("%s: %s of %d events published on %s/inbound/# (bridge log: %s)"
+                                 % (what, c["distinct"], n, self.args.prefix,
+                                    os.path.join(self.dir, "sinch-bridge.log")))
+        return c
+
+    def phase_inbound_burst(self):
+        n = self.args.inbound_count
+        pid = self.bridge.pid
+        counter = self.start_counter(n, T_INBOUND - 10)
+        watch = Watch(self, pid, "perf-inbound.data" if self.args.perf else None)
+        f = self.run_webhooks(n, T_INBOUND)
+        c = self.finish_counter(counter, n, "inbound burst")
+        watch.stop()
+
+        t0 = float(f["t0_mono"])
+        rate = float(f["rate"])
+        self.row("inbound: webhook ingest rate", "%.0f req/s" % rate,
+                 "%s of %d answered 200 in %s s, %d connections, signed, distinct ids"
+                 % (f["ok"], n, f["seconds"], self.args.connections))
+        self.row("ratio ingest / paho publish alone", "%.2f" % (rate / self.pub_ceiling),
+                 "the issue asks for at least 0.5")
+        if "p99_ms" in f:
+            self.row("inbound: answer latency in the burst", "p50 %s, p90 %s, p99 %s, max %s ms"
+                     % (f["p50_ms"], f["p90_ms"], f["p99_ms"], f["max_ms"]),
+                     "request handed to curl -> whole answer read, %d in flight"
+                     % self.args.connections)
+        if float(c["t_last_mono"]) > 0:
+            pub_s = float(c["t_last_mono"]) - t0
+            self.row("inbound: events published (first webhook -> last event)",
+                     "%.0f msg/s" % (int(c["distinct"]) / pub_s),
+                     "%.2f s; %s of %d distinct on %s/inbound/#, %s duplicates; ratio to paho "
+                     "publish alone %.2f" % (pub_s, c["distinct"], n, self.args.prefix,
+                                             c["duplicates"],
+                                             int(c["distinct"]) / pub_s / self.pub_ceiling))
+            self.row("inbound: last event after the last answer", "%.2f s"
+                     % (float(c["t_last_mono"]) - t0 - float(f["seconds"])),
+                     "the inbox's backlog when the webhooks stopped")
+        watch.rows(n, "webhooks", "the inbound burst")
+        self.row("load generators' CPU in the inbound burst", "webhook_load %.2f s, mqtt_load "
+                 "count %.2f s" % (self.load_cpu, self.counter_cpu),
+                 "%.3f s per 1000 webhooks signed and sent; they share the machine with the bridge"
+                 % (self.load_cpu / n * 1000))
+        self.ingest_rate = rate
+
+    def phase_inbound_rate(self, rate):
+        """Answer latency at a fixed rate. Each request is timed from when it was due, so one
+        that waits for a free connection counts its wait: above what the bridge can take, the
+        figure is the queue's growth."""
+        n = max(1, int(rate * self.args.inbound_seconds))
+        counter = self.start_counter(n, T_INBOUND - 10)
+        f = self.run_webhooks(n, T_INBOUND, rate)
+        c = self.finish_counter(counter, n, "inbound at a fixed rate")
+        t0 = float(f["t0_mono"])
+        if "p99_ms" in f:
+            self.row("inbound at %.0f req/s: answer latency" % rate,
+                     "p50 %s, p90 %s, p99 %s, max %s ms"
+                     % (f["p50_ms"], f["p90_ms"], f["p99_ms"], f["max_ms"]),
+                     "%d webhooks; achieved %s req/s; timed from when each was due"
+                     % (n, f["rate"]))
+        if float(c["t_last_mono"]) > 0:
+            self.row("inbound at %.0f req/s: last event published" % rate,
+                     "%.2f s after the first webhook" % (float(c["t_last_mono"]) - t0),
+                     "%s of %d distinct, %s duplicates; the webhooks took %s s"
+                     % (c["distinct"], n, c["duplicates"], f["seconds"]))
+        return float(f["rate"])
+
     def run(self):
         self.load_before = loadavg()
+        outbound = not self.args.inbound_only
+        inbound = not self.args.outbound_only
         print("machine: %s" % machine())
         print("work dir: %s" % self.dir, flush=True)
         self.start_broker()
-        self.phase_ceiling()
+        if outbound:
+            self.phase_ceiling()
+        if inbound:
+            self.phase_pub_ceiling()
         self.start_sim()
-        self.phase_sim()
-        self.start_bridge()
-        self.phase_idle()
-        self.phase_burst()
-        self.check_alive("sinch-bridge", self.bridge)
-        self.phase_latency()
-        self.check_alive("sinch-bridge", self.bridge)
+        if outbound:
+            self.phase_sim()
+            self.start_bridge()
+            self.phase_idle()
+            self.phase_burst()
+            self.check_alive("sinch-bridge", self.bridge)
+            self.phase_latency()
+            self.check_alive("sinch-bridge", self.bridge)
+        if inbound:
+            # A bridge of its own with an empty store: the outbound run's memory, CPU and
+            # backlog stay out of the inbound figures.
+            if outbound:
+                self.stop("sinch-bridge", self.bridge)
+            self.start_bridge("data-inbound")
+            if not outbound:
+                self.phase_idle()
+            self.phase_inbound_burst()
+            self.check_alive("sinch-bridge", self.bridge)
+            if self.args.inbound_seconds > 0:
+                # The issue's "p99 under 10 ms at that load": half of paho's publish rate.
+                target = self.args.inbound_rate or 0.5 * self.pub_ceiling
+                achieved = self.phase_inbound_rate(target)
+                self.check_alive("sinch-bridge", self.bridge)
+                if not self.args.inbound_rate and achieved < 0.95 * target:
+                    # Not kept up with: the latency above is queueing. Once more at a load
+                    # it can take, half of what the burst got through.
+                    self.phase_inbound_rate(0.5 * self.ingest_rate)
+                    self.check_alive("sinch-bridge", self.bridge)
+            st = proc_status(self.bridge.pid)
+            self.row("bridge RSS after the inbound phases", "%.1f MB (VmHWM %.1f MB)"
+                     % (st["VmRSS"] / 1024, st["VmHWM"] / 1024))
 
     def table(self):
         print()
@@ -518,9 +697,15 @@ class Bench:
         print("mosquitto %s: persistence false, max_queued_messages 0, max_inflight_messages 1000,"
               " set_tcp_nodelay %s" % (mosquitto_version(),
                                        "false" if self.args.broker_nagle else "true"))
-        print("bridge: BRIDGE_RATE_LIMIT=0, BRIDGE_LOG_LEVEL=warn, %sstore in a temp dir; %d %s "
-              "commands in the burst" % ("".join(e + ", " for e in self.args.env), self.args.count,
-                                         "JSON" if self.args.json else "plain-text"))
+        print("bridge: BRIDGE_RATE_LIMIT=0, BRIDGE_LOG_LEVEL=warn, SINCH_WEBHOOK_SECRET set, %s"
+              "store in a temp dir" % "".join(e + ", " for e in self.args.env))
+        if not self.args.inbound_only:
+            print("outbound: %d %s commands in the burst" % (self.args.count, "JSON" if
+                                                             self.args.json else "plain-text"))
+        if not self.args.outbound_only:
+            print("inbound: %d MESSAGE_INBOUND webhooks (signed, distinct ids, %d senders) over "
+                  "%d keep-alive connections, a fresh bridge and store"
+                  % (self.args.inbound_count, 100, self.args.connections))
         print()
         w = max(len(r[0]) for r in self.rows)
         v = max(len(r[1]) for r in self.rows)
@@ -529,8 +714,86 @@ class Bench:
         if getattr(self, "perf_top", None):
             print("\nperf, the bridge during the burst (with children, sorted by inclusive time):")
             print("\n".join(self.perf_top))
+        if getattr(self, "perf_inbound", None):
+            print("\nperf, the bridge during the inbound burst (with children, sorted by "
+                  "inclusive time):")
+            print("\n".join(self.perf_inbound))
         for p in self.problems:
             print("PROBLEM: " + p)
+
+
+class Watch:
+    """The bridge's resources over one phase: RSS sampled every 50 ms, CPU by thread, the
+    machine's CPU, and optionally perf. Started on creation; stop(), then rows()."""
+
+    def __init__(self, bench, pid, perf_file=None):
+        self.bench, self.pid, self.peak = bench, pid, 0
+        self.done = threading.Event()
+        self.sampler = threading.Thread(target=self.sample, daemon=True)
+        self.sampler.start()
+        self.perf, self.perf_file = None, perf_file
+        if perf_file:
+            self.perf_file = os.path.join(bench.dir, perf_file)
+            self.perf = subprocess.Popen(["perf", "record", "-F", "499", "--call-graph",
+                                          "dwarf,16384", "-o", self.perf_file, "-p", str(pid)],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            bench.procs.append(("perf", self.perf))
+            time.sleep(0.5)  # perf attaches
+        self.others = [(name, p.pid) for name, p in bench.procs
+                       if name in ("mosquitto", "sinch-sim")]
+        self.t0 = time.monotonic()
+        self.cpu0 = cpu_seconds(pid)
+        self.others0 = {name: cpu_seconds(p) for name, p in self.others}
+        self.machine0 = machine_busy()
+        self.threads0 = thread_cpu(pid)
+
+    def sample(self):
+        while not self.done.wait(0.05):
+            try:
+                self.peak = max(self.peak, proc_status(self.pid)["VmRSS"])
+            except (OSError, KeyError):
+                return
+
+    def stop(self):
+        self.wall = time.monotonic() - self.t0
+        self.cpu1 = cpu_seconds(self.pid)
+        self.others1 = {name: cpu_seconds(p) for name, p in self.others}
+        self.machine1 = machine_busy()
+        self.threads1 = thread_cpu(self.pid)
+        if self.perf:
+            self.perf.send_signal(signal.SIGINT)
+            self.perf.wait(30)
+        self.done.set()
+        self.sampler.join()
+        self.hwm = proc_status(self.pid)["VmHWM"]
+
+    def rows(self, n, unit, phase):
+        b, wall = self.bench, self.wall
+        b.row("bridge RSS peak during %s" % phase, "%.1f MB sampled (VmHWM %.1f MB)"
+              % (self.peak / 1024, self.hwm / 1024))
+        b.row("bridge CPU per 1000 %s" % unit, "%.3f s" % ((self.cpu1 - self.cpu0) / n * 1000),
+              "%.2f CPU s for %d" % (self.cpu1 - self.cpu0, n))
+        busy = sorted(((self.threads1[k] - self.threads0.get(k, 0), k) for k in self.threads1),
+                      reverse=True)
+        b.row("bridge threads busy during %s" % phase, ", ".join(
+            "%s %.0f%%" % (thread_label(k, self.pid), 100 * c / wall)
+            for c, k in busy if c > 0.01 * wall),
+            "CPU time / %.1f s of wall time, by thread name" % wall)
+        ours = {"bridge": self.cpu1 - self.cpu0}
+        ours.update({k: self.others1[k] - self.others0[k] for k in self.others0})
+        busy_all = ((self.machine1[0] - self.machine0[0]) / (self.machine1[1] - self.machine0[1])
+                    * os.cpu_count())
+        b.row("machine CPU busy during %s" % phase, "%.0f%% of %d CPUs"
+              % (100 * busy_all / os.cpu_count(), os.cpu_count()),
+              "in CPUs: " + ", ".join("%s %.2f" % (k, v / wall) for k, v in ours.items())
+              + ", everything else (load generators, other users) %.2f"
+              % (busy_all - sum(ours.values()) / wall))
+        if self.perf:
+            rep = subprocess.run(["perf", "report", "-i", self.perf_file, "--children", "--sort",
+                                  "sym", "--stdio", "-g", "none", "--percent-limit", "2"],
+                                 capture_output=True, text=True, timeout=120)
+            b.perf_inbound = [l for l in rep.stdout.splitlines()
+                              if l.strip() and not l.startswith("#") and "] 0x" not in l][:30]
 
 
 def spread(values):
@@ -541,6 +804,12 @@ def spread(values):
         return v[max(0, min(len(v) - 1, int(-(-p * len(v) // 100)) - 1))]
 
     return "p50 %.1f, p90 %.1f, p99 %.1f, max %.1f ms" % (pct(50), pct(90), pct(99), v[-1])
+
+
+def children_cpu():
+    """User + system CPU seconds of the children waited for so far."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
 
 
 def loadavg():
@@ -564,7 +833,8 @@ def main():
     ap.add_argument("--bridge", default=os.path.join(build, "sinch-bridge"))
     ap.add_argument("--sim", default=os.path.join(build, "tests/sim/sinch-sim"))
     ap.add_argument("--load", default=os.path.join(build, "tests/bench/mqtt_load"))
-    ap.add_argument("--build", help="a build directory: takes all three binaries from it")
+    ap.add_argument("--webhook-load", default=os.path.join(build, "tests/bench/webhook_load"))
+    ap.add_argument("--build", help="a build directory: takes all four binaries from it")
     ap.add_argument("--count", type=int, default=100000, help="commands in the burst")
     ap.add_argument("--ceiling-count", type=int, default=100000)
     ap.add_argument("--ceiling-runs", type=int, default=3)
@@ -578,14 +848,32 @@ def main():
                     help="more environment for the bridge, e.g. BRIDGE_SINCH_CONNECTIONS=64")
     ap.add_argument("--broker-nagle", action="store_true",
                     help="leave mosquitto's set_tcp_nodelay at its default (false)")
-    ap.add_argument("--perf", action="store_true", help="perf record the bridge in the burst")
+    ap.add_argument("--inbound-count", type=int, default=50000, help="webhooks in the burst")
+    ap.add_argument("--connections", type=int, default=16,
+                    help="webhook_load's keep-alive connections")
+    ap.add_argument("--inbound-rate", type=float, default=0,
+                    help="fixed-rate inbound phase, req/s (default: half of paho's publish "
+                    "rate, then half the burst's ingest rate if that was not kept up with)")
+    ap.add_argument("--inbound-seconds", type=float, default=3,
+                    help="fixed-rate inbound phase, seconds (0: skip it)")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--inbound-only", action="store_true", help="only the webhook side")
+    which.add_argument("--outbound-only", action="store_true", help="only the MQTT -> Sinch side")
+    ap.add_argument("--perf", action="store_true",
+                    help="perf record the bridge in the burst and the inbound burst")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, store)")
     args = ap.parse_args()
+    # The inbound counter subscribes under the bridge's topic prefix.
+    args.prefix = dict(kv.split("=", 1) for kv in args.env).get("BRIDGE_TOPIC_PREFIX", "sinch")
     if args.build:
         args.bridge = os.path.join(args.build, "sinch-bridge")
         args.sim = os.path.join(args.build, "tests/sim/sinch-sim")
         args.load = os.path.join(args.build, "tests/bench/mqtt_load")
-    for path in (args.bridge, args.sim, args.load):
+        args.webhook_load = os.path.join(args.build, "tests/bench/webhook_load")
+    for path in (args.bridge, args.sim, args.load,
+                 None if args.outbound_only else args.webhook_load):
+        if path is None:
+            continue
         if not os.access(path, os.X_OK):
             sys.exit("run.py: %s is missing; build first (cmake --build build)" % path)
     if args.perf and not shutil.which("perf"):
