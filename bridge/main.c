@@ -203,9 +203,15 @@ static void on_sinch_result(void *arg, struct sb_sinch_result *res)
 
 /* ---- the outbox's two outbound sides ---- */
 
+/* During shutdown the posts still queued run after the adapters are gone (run()): then the
+ * outbound sides refuse, and what they refused stays in the store for the next start. */
 static enum sb_err io_send(void *ctx, uint64_t tag, char *body)
 {
     struct app *app = ctx;
+    if (!app->sinch) {
+        free(body);
+        return SB_E_STOPPED;
+    }
     return sb_sinch_submit(app->sinch, tag, "POST", app->send_path, body);
 }
 
@@ -213,6 +219,9 @@ static enum sb_err io_publish(void *ctx, const char *topic, const char *payload,
                               const void *correlation, size_t correlation_len, uint64_t tag)
 {
     struct app *app = ctx;
+    if (!app->mqtt) {
+        return SB_E_STOPPED;
+    }
     return sb_mqtt_publish(app->mqtt, topic, payload, len, false, correlation, correlation_len,
                            tag);
 }
@@ -221,6 +230,9 @@ static enum sb_err inbound_publish(void *ctx, const char *topic, const char *pay
                                    uint64_t tag)
 {
     struct app *app = ctx;
+    if (!app->mqtt) {
+        return SB_E_STOPPED;
+    }
     return sb_mqtt_publish(app->mqtt, topic, payload, len, false, NULL, 0, tag);
 }
 

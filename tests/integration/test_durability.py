@@ -95,3 +95,19 @@ def test_an_outcome_decided_before_a_crash_is_published_after_it(world):
     wait_until(lambda: watch.json_on("sinch/sent"), 20, "the outcome after the restart")
     assert watch.json_on("sinch/sent")[0]["id"] == "survivor"
     assert sent_ids(world.sim)["survivor"] == 1
+
+
+def test_sigterm_under_load_exits_cleanly_and_loses_nothing(world):
+    world.start_sim()
+    bridge = world.bridge(BRIDGE_RATE_LIMIT="0").start()
+    pub = world.client()
+    world.sim.faults({"match": "send", "count": -1, "delay_ms": 200})  # keep requests in flight
+    publish_burst(pub, 500, "t")
+    wait_until(lambda: len(world.sim.requests("send")) >= 50, 30, "sends under way")
+    t0 = time.monotonic()
+    assert bridge.stop(timeout=20) == 0          # clean exit, no crash on the way out
+    assert time.monotonic() - t0 < 15            # within the stop bound (10 s) and some
+    world.sim.clear_faults()
+    bridge.start()
+    wait_until(lambda: len(sent_ids(world.sim)) == 500, 60, "all 500 at Sinch")
+    assert set(sent_ids(world.sim)) == {"t-%d" % i for i in range(500)}
