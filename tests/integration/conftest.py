@@ -343,6 +343,7 @@ def world(request):
         assert "ERROR: AddressSanitizer" not in logs, logs[-4000:]
         assert "ERROR: LeakSanitizer" not in logs, logs[-4000:]
         assert "runtime error:" not in logs, logs[-4000:]
+        assert "WARNING: ThreadSanitizer" not in logs, logs[-6000:]
         if request.node.rep_call.passed if hasattr(request.node, "rep_call") else False:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
