@@ -222,6 +222,14 @@ static const struct key keys[] = {
      .def = "5",
      .choices = mqtt_version_choices,
      .help = "MQTT protocol version"},
+    {.name = "BRIDGE_MQTT_MAX_INFLIGHT",
+     .kind = K_LONG,
+     .off = OFF(mqtt_max_inflight, long),
+     .def = "20",
+     .min = 1,
+     .max = 65535,
+     .help = "QoS 1 publishes unacknowledged at most; at most the broker's receive maximum "
+             "(mosquitto: max_inflight_messages, 20 by default), which caps the throughput"},
 
     /* Bridge */
     {.name = "BRIDGE_TOPIC_PREFIX",

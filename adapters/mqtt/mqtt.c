@@ -18,7 +18,6 @@
 #define SESSION_EXPIRY_S (7 * 24 * 3600) /* PRODUCT.md: the session outlives a week's outage */
 #define KEEPALIVE_S      30
 #define MAX_BUFFERED     (1 << 20) /* paho counts queued publishes even while connected */
-#define MAX_INFLIGHT     20        /* see connect_attempt() */
 #define RETRY_FIRST_MS   2000
 #define TOPIC_MAX        512
 
@@ -349,11 +348,12 @@ static void connect_attempt(void *arg)
     o->minRetryInterval = 1;
     o->maxRetryInterval = 30;
     o->connectTimeout = 10;
-    /* At most this many QoS 1 publishes unacknowledged. A broker takes no more than its Receive
-     * Maximum (mosquitto: max_inflight_messages, 20 by default) and drops a client that sends
-     * more; paho re-sends everything in flight at once after a reconnect, so a larger window
-     * could get the bridge dropped again at every reconnect, for good. */
-    o->maxInflight = MAX_INFLIGHT;
+    /* At most this many QoS 1 publishes unacknowledged (BRIDGE_MQTT_MAX_INFLIGHT). A broker
+     * takes no more than its Receive Maximum (mosquitto: max_inflight_messages, 20 by default)
+     * and drops a client that sends more; paho re-sends everything in flight at once after a
+     * reconnect, so a larger window could get the bridge dropped again at every reconnect, for
+     * good. paho learns the broker's value only from the CONNACK, after this is set. */
+    o->maxInflight = (int)cfg->mqtt_max_inflight;
     o->context = m;
     if (v5(m)) {
         o->cleanstart = 0;

@@ -39,14 +39,16 @@ struct sb_config {
                                16) */
 
     /* MQTT */
-    char *mqtt_url;       /* MQTT_URL: mqtt://, mqtts://, ws://, wss:// */
-    char *mqtt_username;  /* MQTT_USERNAME or NULL */
-    char *mqtt_password;  /* MQTT_PASSWORD or NULL, secret */
-    char *mqtt_client_id; /* MQTT_CLIENT_ID, or sinch-bridge-<prefix>-<hostname> */
-    char *mqtt_ca_file;   /* MQTT_CA_FILE or NULL */
-    char *mqtt_cert_file; /* MQTT_CERT_FILE or NULL */
-    char *mqtt_key_file;  /* MQTT_KEY_FILE or NULL */
-    int mqtt_version;     /* MQTT_VERSION: 5, or 4 for "3.1.1" */
+    char *mqtt_url;         /* MQTT_URL: mqtt://, mqtts://, ws://, wss:// */
+    char *mqtt_username;    /* MQTT_USERNAME or NULL */
+    char *mqtt_password;    /* MQTT_PASSWORD or NULL, secret */
+    char *mqtt_client_id;   /* MQTT_CLIENT_ID, or sinch-bridge-<prefix>-<hostname> */
+    char *mqtt_ca_file;     /* MQTT_CA_FILE or NULL */
+    char *mqtt_cert_file;   /* MQTT_CERT_FILE or NULL */
+    char *mqtt_key_file;    /* MQTT_KEY_FILE or NULL */
+    int mqtt_version;       /* MQTT_VERSION: 5, or 4 for "3.1.1" */
+    long mqtt_max_inflight; /* BRIDGE_MQTT_MAX_INFLIGHT: unacknowledged publishes at most, no
+                             * more than the broker's Receive Maximum (ours; default 20) */
 
     /* Bridge */
     char *topic_prefix;    /* BRIDGE_TOPIC_PREFIX, no trailing '/', no wildcard */

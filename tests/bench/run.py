@@ -245,6 +245,8 @@ class Bench:
             "BRIDGE_LISTEN": "127.0.0.1:%d" % self.listen_port,
             "BRIDGE_RATE_LIMIT": "0",
             "BRIDGE_LOG_LEVEL": "warn",
+            # as many unacknowledged publishes as this broker takes (max_inflight_messages)
+            "BRIDGE_MQTT_MAX_INFLIGHT": "1000",
         })
         env.update(kv.split("=", 1) for kv in self.args.env)
         self.bridge = self.spawn("sinch-bridge", [self.args.bridge], env=env,
@@ -697,7 +699,8 @@ class Bench:
         print("mosquitto %s: persistence false, max_queued_messages 0, max_inflight_messages 1000,"
               " set_tcp_nodelay %s" % (mosquitto_version(),
                                        "false" if self.args.broker_nagle else "true"))
-        print("bridge: BRIDGE_RATE_LIMIT=0, BRIDGE_LOG_LEVEL=warn, SINCH_WEBHOOK_SECRET set, %s"
+        print("bridge: BRIDGE_RATE_LIMIT=0, BRIDGE_MQTT_MAX_INFLIGHT=1000, BRIDGE_LOG_LEVEL=warn, "
+              "SINCH_WEBHOOK_SECRET set, %s"
               "store in a temp dir" % "".join(e + ", " for e in self.args.env))
         if not self.args.inbound_only:
             print("outbound: %d %s commands in the burst" % (self.args.count, "JSON" if

@@ -75,7 +75,7 @@ class Broker:
             f.write("allow_anonymous true\n")
             f.write("persistence true\npersistence_location %s/\n" % self.dir)
             f.write("max_queued_messages 0\n")  # max_inflight_messages: its default, 20
-            f.write("log_dest file %s/mosquitto.log\n" % self.dir)
+            f.write("log_dest file %s/mosquitto.log\nlog_type all\n" % self.dir)
         self.proc = None
         self.start()
 
