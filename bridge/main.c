@@ -499,6 +499,9 @@ static int run(struct app *app)
     sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A file-size limit must be what a full disk is: an error the store reports (webhooks get
+     * 503, commands wait at the broker), not a signal that kills the bridge. */
+    signal(SIGXFSZ, SIG_IGN);
 
     snprintf(app->send_path, sizeof(app->send_path), "/v1/projects/%s/messages:send",
              cfg->project_id);

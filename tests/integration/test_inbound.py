@@ -306,3 +306,38 @@ def test_a_slow_client_cannot_hold_the_listener(hooked):
         data = b""
     assert data == b"" and time.monotonic() - t0 < 15
     slow.close()
+
+
+def test_a_store_that_cannot_write_answers_503_then_recovers(hooked):
+    """A full disk, played by a file-size limit set on the running bridge (prlimit): webhooks
+    are refused with 503 (so Sinch retries) and /readyz says why; once there is room again the
+    retry is taken and everything is published exactly once."""
+    import os
+    import subprocess
+    world, bridge, watch = hooked
+    pid = bridge.proc.pid
+    files = [os.path.join(bridge.data, f) for f in os.listdir(bridge.data)]
+    limit = max(os.path.getsize(f) for f in files) + 32 * 1024
+    subprocess.run(["prlimit", "--pid", str(pid), "--fsize=%d:unlimited" % limit], check=True)
+    answered, refused = [], None
+    for i in range(2000):
+        body = inbound_text(text="d%d" % i, msg_id="D%025d" % i)
+        status, _ = bridge.webhook(body)
+        if status == 503:
+            refused = body
+            break
+        assert status == 200
+        answered.append("d%d" % i)
+    assert refused is not None, "the store never ran out of room"
+    status, ready = bridge.http("GET", "/readyz")
+    assert status == 503 and "store not writable" in json.loads(ready)["reasons"]
+    subprocess.run(["prlimit", "--pid", str(pid), "--fsize=unlimited:unlimited"], check=True)
+    assert bridge.webhook(refused)[0] == 200            # Sinch's retry
+    assert bridge.webhook(inbound_text(text="after", msg_id="A" * 26))[0] == 200
+    want = answered + [refused["message"]["contact_message"]["text_message"]["text"], "after"]
+    got = wait_until(lambda: (lambda m: m if len(m) >= len(want) else None)(
+        watch.json_on("sinch/inbound/whatsapp/15551234567")), 20, "everything published")
+    time.sleep(0.5)
+    texts = [m["text"] for m in watch.json_on("sinch/inbound/whatsapp/15551234567")]
+    assert sorted(texts) == sorted(want)               # each once
+    assert bridge.http("GET", "/readyz")[0] == 200
