@@ -61,8 +61,7 @@ struct sb_inbound {
     bool mqtt_up;
     bool store_failing;
     struct sb_timer *republish_timer;
-    struct trigger_count *counts;
-    uint64_t results[R_COUNT];
+    struct trigger_count *counts; /* webhooks by trigger and result, for /metrics */
 };
 
 /* ---- counters ---- */
@@ -71,7 +70,6 @@ static void count(struct sb_inbound *in, const char *trigger, enum result r)
 {
     struct trigger_count *c = in->counts;
 
-    in->results[r]++;
     while (c && strcmp(c->trigger, trigger) != 0) {
         c = c->next;
     }
