@@ -1,8 +1,9 @@
 /* The configuration: one table row per key (PRODUCT.md's table plus a few of ours), read from an
  * optional dotenv file and the environment, which wins. main.c loads it at start and again on
  * SIGHUP, on the loop thread; the result is immutable, so any thread may read it. --help prints
- * the same table, so the documentation cannot drift from the code. The parsers of the values
- * themselves are in config_values.c. */
+ * the same table, so the documentation cannot drift from the code; its `reload` column says what
+ * SIGHUP changes in a running bridge. The parsers of the values themselves are in
+ * config_values.c. */
 #include "bridge/config.h"
 
 #include <ctype.h>
@@ -57,6 +58,7 @@ struct key {
     const struct choice *choices; /* K_ENUM: ends with a NULL name */
     check_fn check;               /* K_STRING: optional */
     parse_fn parse;               /* K_SPECIAL */
+    bool reload;                  /* SIGHUP applies a new value (read on the loop thread only) */
     const char *help;
 };
 
@@ -282,6 +284,7 @@ static const struct key keys[] = {
      .def = "./data",
      .help = "directory of the SQLite store"},
     {.name = "BRIDGE_RATE_LIMIT",
+     .reload = true,
      .kind = K_DOUBLE,
      .off = OFF(rate_limit, double),
      .def = "20",
@@ -289,6 +292,7 @@ static const struct key keys[] = {
      .max = 1000000,
      .help = "sends per second (Sinch drains an app's queue at 20/s); 0: unlimited"},
     {.name = "BRIDGE_MAX_AGE",
+     .reload = true,
      .kind = K_LONG,
      .off = OFF(max_age, long),
      .def = "86400",
@@ -296,6 +300,7 @@ static const struct key keys[] = {
      .max = 31536000,
      .help = "seconds a command may wait for Sinch before it expires"},
     {.name = "BRIDGE_RETRY_MAX_DELAY",
+     .reload = true,
      .kind = K_LONG,
      .off = OFF(retry_max_delay, long),
      .def = "60",
@@ -303,15 +308,18 @@ static const struct key keys[] = {
      .max = 3600,
      .help = "longest wait between two retries, seconds"},
     {.name = "BRIDGE_ALLOW_TO",
+     .reload = true,
      .kind = K_SPECIAL,
      .parse = sb_config_parse_allow_to,
      .help = "comma-separated E.164 numbers or prefixes (+4670*) allowed as recipients; "
              "not set: all"},
     {.name = "BRIDGE_CONTACTS",
+     .reload = true,
      .kind = K_SPECIAL,
      .parse = sb_config_parse_contacts,
      .help = "aliases for topics and commands: mom=+46701234567,ops=+15551234567"},
     {.name = "BRIDGE_RECIPIENT_LIMIT",
+     .reload = true,
      .kind = K_LONG,
      .off = OFF(recipient_limit, long),
      .def = "0",
@@ -319,11 +327,13 @@ static const struct key keys[] = {
      .max = 1000000,
      .help = "most messages per recipient per hour; 0: no limit"},
     {.name = "BRIDGE_WINDOW_CHECK",
+     .reload = true,
      .kind = K_BOOL,
      .off = OFF(window_check, bool),
      .def = "0",
      .help = "1: apply WhatsApp's 24-hour rule before sending"},
     {.name = "BRIDGE_HEALTH_INTERVAL",
+     .reload = true,
      .kind = K_LONG,
      .off = OFF(health_interval, long),
      .def = "60",
@@ -342,12 +352,14 @@ static const struct key keys[] = {
      .check = sb_config_check_topic_part,
      .help = "Home Assistant discovery prefix"},
     {.name = "BRIDGE_LOG_LEVEL",
+     .reload = true,
      .kind = K_ENUM,
      .off = OFF(log_level, enum sb_log_level),
      .def = "info",
      .choices = log_level_choices,
      .help = "least important log lines written"},
     {.name = "BRIDGE_LOG_FORMAT",
+     .reload = true,
      .kind = K_ENUM,
      .off = OFF(log_format, enum sb_log_format),
      .def = "text",
@@ -793,6 +805,113 @@ void sb_config_print_help(FILE *f)
         } else if (k->kind == K_SECRET) {
             fprintf(f, " [secret]");
         }
-        fprintf(f, "\n");
+        fprintf(f, "%s\n", k->reload ? " (SIGHUP reloads it)" : "");
+    }
+}
+
+/* ---- SIGHUP ---- */
+
+static size_t field_size(const struct key *k)
+{
+    switch (k->kind) {
+    case K_STRING:
+    case K_SECRET:
+        return sizeof(char *);
+    case K_BOOL:
+        return sizeof(bool);
+    case K_LONG:
+        return sizeof(long);
+    case K_DOUBLE:
+        return sizeof(double);
+    case K_ENUM:
+        return sizeof(int);
+    case K_SPECIAL:
+        break;
+    }
+    return 0;
+}
+
+static bool same_strings(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same_value(const struct key *k, const struct sb_config *a, const struct sb_config *b)
+{
+    const char *pa = (const char *)a + k->off;
+    const char *pb = (const char *)b + k->off;
+
+    if (k->kind == K_STRING || k->kind == K_SECRET) {
+        return same_strings(*(char *const *)pa, *(char *const *)pb);
+    }
+    if (k->kind == K_SPECIAL) {
+        if (k->parse == sb_config_parse_listen) {
+            return same_strings(a->listen_host, b->listen_host) && a->listen_port == b->listen_port;
+        }
+        if (k->parse == sb_config_parse_allow_to) {
+            bool same = a->n_allow_to == b->n_allow_to;
+            for (size_t i = 0; same && i < a->n_allow_to; i++) {
+                same = strcmp(a->allow_to[i], b->allow_to[i]) == 0;
+            }
+            return same;
+        }
+        bool same = a->n_contacts == b->n_contacts; /* BRIDGE_CONTACTS */
+        for (size_t i = 0; same && i < a->n_contacts; i++) {
+            same = strcmp(a->contacts[i].alias, b->contacts[i].alias) == 0 &&
+                   strcmp(a->contacts[i].number, b->contacts[i].number) == 0;
+        }
+        return same;
+    }
+    return memcmp(pa, pb, field_size(k)) == 0;
+}
+
+#define SWAP(type, x, y)                                                                           \
+    do {                                                                                           \
+        type t_ = (x);                                                                             \
+        (x) = (y);                                                                                 \
+        (y) = t_;                                                                                  \
+    } while (0)
+
+static void swap_value(const struct key *k, struct sb_config *a, struct sb_config *b)
+{
+    if (k->kind != K_SPECIAL) {
+        unsigned char tmp[sizeof(double) > sizeof(char *) ? sizeof(double) : sizeof(char *)];
+        char *pa = (char *)a + k->off;
+        char *pb = (char *)b + k->off;
+        size_t n = field_size(k);
+
+        memcpy(tmp, pa, n);
+        memcpy(pa, pb, n);
+        memcpy(pb, tmp, n);
+    } else if (k->parse == sb_config_parse_allow_to) {
+        SWAP(char **, a->allow_to, b->allow_to);
+        SWAP(size_t, a->n_allow_to, b->n_allow_to);
+    } else if (k->parse == sb_config_parse_contacts) {
+        SWAP(struct sb_contact *, a->contacts, b->contacts);
+        SWAP(size_t, a->n_contacts, b->n_contacts);
+    }
+}
+
+static void add_name(char *list, size_t len, const char *name)
+{
+    size_t used = strlen(list);
+    snprintf(list + used, len - used, "%s%s", used ? ", " : "", name);
+}
+
+void sb_config_reload(struct sb_config *live, struct sb_config *fresh, struct sb_config_diff *diff)
+{
+    diff->changed[0] = diff->restart[0] = '\0';
+    for (size_t i = 0; i < N_KEYS; i++) {
+        const struct key *k = &keys[i];
+
+        if (same_value(k, live, fresh)) {
+            continue;
+        }
+        if (k->reload) {
+            swap_value(k, live, fresh);
+            add_name(diff->changed, sizeof(diff->changed), k->name);
+        } else {
+            add_name(diff->restart, sizeof(diff->restart), k->name);
+        }
     }
 }

@@ -103,6 +103,22 @@ void sb_inbound_metrics(const struct sb_inbound *in, FILE *out)
             in->n_rows);
 }
 
+json_t *sb_inbound_results_json(const struct sb_inbound *in)
+{
+    uint64_t total[R_COUNT] = {0};
+    json_t *o = json_object();
+
+    for (const struct trigger_count *c = in->counts; c; c = c->next) {
+        for (int r = 0; r < R_COUNT; r++) {
+            total[r] += c->n[r];
+        }
+    }
+    for (int r = 0; o && r < R_COUNT; r++) {
+        json_object_set_new(o, result_names[r], json_integer((json_int_t)total[r]));
+    }
+    return o;
+}
+
 bool sb_inbound_store_failing(const struct sb_inbound *in)
 {
     return in->store_failing;
@@ -304,6 +320,7 @@ void sb_inbound_webhook(struct sb_inbound *in, const struct sb_webhook_request *
         .message_id = ev.kind == SB_EVENT_DELIVERY ? ev.message_id : NULL,
         .channel = ev.kind == SB_EVENT_DELIVERY ? ev.channel : NULL,
         .rank = ev.kind == SB_EVENT_DELIVERY ? sb_delivery_rank(ev.status) : 0,
+        .status = ev.kind == SB_EVENT_DELIVERY ? ev.status : NULL,
         .contact = ev.kind == SB_EVENT_INBOUND ? ev.identity : NULL,
         .received_ms = sb_wall_ms(),
     };

@@ -1,7 +1,7 @@
 /* sinch-bridge: reads the configuration, creates the modules in order (store, loop, Sinch
- * client, outbox, MQTT), runs the loop, and frees them in reverse. The one file that knows both
- * the core and the adapters: it wires paho's, curl's and the signal thread's events into loop
- * posts. */
+ * client, outbox, inbound, control plane, MQTT, listener), runs the loop, and frees them in
+ * reverse. It wires paho's, curl's and the signal thread's events into loop posts; what the
+ * bridge reports and its operations are in app_status.c and app_ops.c (include/bridge/app.h). */
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -13,15 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "adapters/mqtt.h"
-#include "adapters/sinch.h"
-#include "adapters/store.h"
-#include "adapters/webhook.h"
-#include "bridge/config.h"
-#include "bridge/inbound.h"
+#include "bridge/app.h"
 #include "bridge/log.h"
-#include "bridge/loop.h"
-#include "bridge/outbox.h"
 #include "bridge/uuid.h"
 
 #define STOP_TIMEOUT_MS 10000 /* SIGTERM: in-flight requests get this long to finish */
@@ -29,24 +22,6 @@
 #define HISTORY_MS      (7 * 24 * 3600 * 1000LL) /* finished commands are kept a week */
 
 extern char **environ;
-
-struct app {
-    struct sb_config *cfg;
-    struct sb_store *store;
-    struct sb_loop *loop;
-    struct sb_sinch *sinch;
-    struct sb_outbox *outbox;
-    struct sb_inbound *inbound;
-    struct sb_webhook *webhook;
-    struct sb_mqtt *mqtt;
-    struct sb_timer *stop_timer;
-    struct sb_timer *prune_timer;
-    char send_path[512];
-    atomic_bool kick_pending;
-    atomic_bool stopping;
-    bool stopped;
-    pthread_t signal_thread;
-};
 
 /* ---- from other threads to the loop ---- */
 
@@ -114,6 +89,9 @@ static void conn_changed(void *arg)
     struct conn_post *p = arg;
     sb_outbox_on_mqtt(p->app->outbox, p->up);
     sb_inbound_on_mqtt(p->app->inbound, p->up);
+    if (p->up) {
+        sb_app_ops_on_connected(p->app);
+    }
     free(p);
 }
 
@@ -125,6 +103,53 @@ static void on_mqtt_connection(void *arg, bool up)
         if (sb_loop_post(((struct app *)arg)->loop, conn_changed, p) != SB_OK) {
             free(p);
         }
+    }
+}
+
+struct control_post {
+    struct app *app;
+    char *topic;
+    char *payload;
+    size_t len;
+};
+
+static void control_run(void *arg)
+{
+    struct control_post *p = arg;
+    sb_app_ops_control(p->app, p->topic, p->payload, p->len);
+    free(p->topic);
+    free(p->payload);
+    free(p);
+}
+
+/* paho's receive thread: a control request or Home Assistant's status. Not stored (a request
+ * lost to a crash is asked again, like any request that got no answer); run on the loop. */
+static void on_mqtt_control(void *arg, const struct sb_mqtt_message *msg)
+{
+    struct app *app = arg;
+    struct control_post *p = calloc(1, sizeof(*p));
+
+    if (p) {
+        p->app = app;
+        p->topic = strdup(msg->topic);
+        p->payload = malloc(msg->len + 1);
+        p->len = msg->len;
+    }
+    if (!p || !p->topic || !p->payload) {
+        sb_log(SB_LOG_ERROR, "bridge", "out of memory taking a request on %s", msg->topic);
+        if (p) {
+            free(p->topic);
+            free(p->payload);
+            free(p);
+        }
+        return;
+    }
+    memcpy(p->payload, msg->payload, msg->len);
+    p->payload[msg->len] = '\0';
+    if (sb_loop_post(app->loop, control_run, p) != SB_OK) {
+        free(p->topic);
+        free(p->payload);
+        free(p);
     }
 }
 
@@ -244,92 +269,6 @@ static void http_webhook(void *arg, const struct sb_webhook_request *rq, struct 
     sb_inbound_webhook(app->inbound, rq, ans);
 }
 
-/* GET /readyz: ready when the broker is connected and the store takes writes. */
-static void http_ready(void *arg, struct sb_http_answer *ans)
-{
-    struct app *app = arg;
-    json_t *reasons = json_array();
-    int64_t depth;
-
-    if (!sb_mqtt_connected(app->mqtt)) {
-        json_array_append_new(reasons, json_string("MQTT broker not connected"));
-    }
-    if (sb_store_depth(app->store, &depth) != SB_OK || sb_inbound_store_failing(app->inbound)) {
-        json_array_append_new(reasons, json_string("store not writable"));
-    }
-    bool ready = json_array_size(reasons) == 0;
-    json_t *o = json_pack("{s:b,s:o}", "ready", ready, "reasons", reasons);
-    ans->status = ready ? 200 : 503;
-    ans->body = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-}
-
-static void http_metrics(void *arg, struct sb_http_answer *ans)
-{
-    struct app *app = arg;
-    struct sb_outbox_stats st;
-    int64_t depth = -1, inbox = -1;
-    size_t len = 0;
-    FILE *f = open_memstream(&ans->body, &len);
-
-    if (!f) {
-        ans->status = 500;
-        return;
-    }
-    sb_outbox_stats(app->outbox, &st);
-    if (sb_store_depth(app->store, &depth) != SB_OK || sb_store_inbox_depth(app->store, &inbox)) {
-        sb_log(SB_LOG_WARN, "bridge", "metrics: the store did not answer");
-    }
-    const struct {
-        const char *name, *type, *help;
-        long long value;
-    } rows[] = {
-        {"commands_received_total", "counter", "Send commands taken from the store.",
-         (long long)st.received},
-        {"commands_sent_total", "counter", "Commands Sinch accepted.", (long long)st.sent},
-        {"commands_failed_total", "counter", "Commands that ended on the error topic.",
-         (long long)st.failed},
-        {"retries_total", "counter", "Retries of requests to Sinch.", (long long)st.retried},
-        {"outbox_depth", "gauge", "Commands stored and not finished.", (long long)depth},
-        {"inbox_depth", "gauge", "Webhook events stored and not yet published.", (long long)inbox},
-        {"mqtt_connected", "gauge", "1 while the MQTT session is up.",
-         sb_mqtt_connected(app->mqtt) ? 1 : 0},
-    };
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        fprintf(f, "# HELP sinch_bridge_%s %s\n# TYPE sinch_bridge_%s %s\nsinch_bridge_%s %lld\n",
-                rows[i].name, rows[i].help, rows[i].name, rows[i].type, rows[i].name,
-                rows[i].value);
-    }
-    fprintf(f, "# HELP sinch_bridge_commands_failed_by_code_total Commands on the error topic, by "
-               "code.\n# TYPE sinch_bridge_commands_failed_by_code_total counter\n");
-    for (int i = 0; i < SB_OUTBOX_ERR_COUNT; i++) {
-        fprintf(f, "sinch_bridge_commands_failed_by_code_total{code=\"%s\"} %llu\n",
-                sb_outbox_error_name((enum sb_outbox_error)i), (unsigned long long)st.failed_by[i]);
-    }
-    static const double bounds[] = {SB_OUTBOX_LATENCY_BUCKETS};
-    uint64_t cumulative = 0;
-    fprintf(f, "# HELP sinch_bridge_sinch_latency_seconds Time Sinch took to answer a send.\n"
-               "# TYPE sinch_bridge_sinch_latency_seconds histogram\n");
-    for (int i = 0; i <= SB_OUTBOX_LATENCY_N; i++) {
-        cumulative += st.latency[i];
-        if (i < SB_OUTBOX_LATENCY_N) {
-            fprintf(f, "sinch_bridge_sinch_latency_seconds_bucket{le=\"%g\"} %llu\n", bounds[i],
-                    (unsigned long long)cumulative);
-        } else {
-            fprintf(f, "sinch_bridge_sinch_latency_seconds_bucket{le=\"+Inf\"} %llu\n",
-                    (unsigned long long)cumulative);
-        }
-    }
-    fprintf(f,
-            "sinch_bridge_sinch_latency_seconds_sum %g\nsinch_bridge_sinch_latency_seconds_count "
-            "%llu\n",
-            st.latency_sum, (unsigned long long)st.latency_count);
-    sb_inbound_metrics(app->inbound, f);
-    fclose(f);
-    ans->status = 200;
-    ans->content_type = "text/plain; version=0.0.4";
-}
-
 /* ---- the loop's own work ---- */
 
 static void flush_store(void *arg)
@@ -384,9 +323,10 @@ static void begin_stop(void *arg)
 
 static void reload(void *arg)
 {
-    (void)arg;
-    /* Not built yet (the operations issue): contacts, allow list, limits and log level. */
-    sb_log(SB_LOG_WARN, "bridge", "SIGHUP: reloading is not implemented yet; nothing changed");
+    char why[512];
+    json_t *done = sb_app_reload(arg, why, sizeof(why));
+
+    json_decref(done); /* sb_app_reload() logged what happened */
 }
 
 /* Signals are blocked in every thread and taken here with sigwait(), so no handler ever runs
@@ -420,29 +360,6 @@ static void *signal_main(void *arg)
 }
 
 /* ---- start-up ---- */
-
-static char *bridge_info(const struct sb_config *cfg)
-{
-    char started[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    json_t *contacts = json_array();
-    char *text;
-
-    gmtime_r(&now, &tm);
-    strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
-    for (size_t i = 0; i < cfg->n_contacts; i++) {
-        json_array_append_new(contacts, json_string(cfg->contacts[i].alias));
-    }
-    json_t *info =
-        json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:[s],s:s,s:o}", "api_version", 1, "version",
-                  SB_VERSION, "started_at", started, "region", cfg->region, "project_id",
-                  cfg->project_id, "app_id", cfg->app_id, "channels", cfg->default_channel,
-                  "topic_prefix", cfg->topic_prefix, "contacts", contacts);
-    text = info ? json_dumps(info, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(info);
-    return text;
-}
 
 static int check_config(const struct sb_config *cfg)
 {
@@ -482,13 +399,14 @@ static int run(struct app *app)
     struct sb_outbox_io io = {.send = io_send, .publish = io_publish, .ctx = app};
     struct sb_mqtt_handlers handlers = {
         .message = on_mqtt_message,
+        .control = on_mqtt_control,
         .connection = on_mqtt_connection,
         .published = on_mqtt_published,
     };
     struct sb_webhook_handlers http = {
         .webhook = http_webhook,
-        .ready = http_ready,
-        .metrics = http_metrics,
+        .ready = sb_app_http_ready,
+        .metrics = sb_app_http_metrics,
     };
 
     /* Block the signals before any thread starts, so every thread inherits the mask. */
@@ -527,11 +445,12 @@ static int run(struct app *app)
     sb_loop_set_turn_end(app->loop, flush_store, app);
     if (sb_sinch_new(cfg, on_sinch_result, app, &app->sinch) != SB_OK ||
         sb_outbox_new(cfg, app->loop, app->store, &io, &app->outbox) != SB_OK ||
-        sb_inbound_new(cfg, app->loop, app->store, inbound_publish, app, &app->inbound) != SB_OK) {
+        sb_inbound_new(cfg, app->loop, app->store, inbound_publish, app, &app->inbound) != SB_OK ||
+        sb_app_ops_start(app) != SB_OK) {
         sb_log(SB_LOG_ERROR, "bridge", "cannot start the Sinch client");
         goto out;
     }
-    info = bridge_info(cfg);
+    info = sb_app_info(cfg, app->started_ms);
     if (!info || sb_mqtt_new(cfg, app->loop, &handlers, app, info, &app->mqtt) != SB_OK) {
         sb_log(SB_LOG_ERROR, "bridge", "cannot create the MQTT client");
         goto out;
@@ -576,6 +495,7 @@ out:
     }
     sb_outbox_free(app->outbox);
     sb_inbound_free(app->inbound);
+    sb_app_ops_free(app);
     sb_timer_free(app->stop_timer);
     sb_timer_free(app->prune_timer);
     sb_store_close(app->store);
@@ -619,6 +539,8 @@ int main(int argc, char **argv)
         return 1;
     }
     sb_log_setup(app.cfg->log_level, app.cfg->log_format);
+    app.config_file = file;
+    app.started_ms = sb_wall_ms();
     atomic_init(&app.kick_pending, false);
     atomic_init(&app.stopping, false);
     rc = check ? check_config(app.cfg) : run(&app);

@@ -254,6 +254,8 @@ static void fail(struct job *j, const char *code, const char *message, long http
     for (int i = 0; i < SB_OUTBOX_ERR_COUNT; i++) {
         if (strcmp(code, sb_outbox_error_name((enum sb_outbox_error)i)) == 0) {
             ob->stats.failed_by[i]++;
+            ob->stats.last_error = i;
+            ob->stats.last_error_ms = sb_wall_ms();
         }
     }
     sb_log(SB_LOG_INFO, "outbox", "cmd %s failed: %s: %s (attempts %d)", e.id ? e.id : "(no id)",
@@ -789,6 +791,12 @@ const char *sb_outbox_error_name(enum sb_outbox_error e)
     return (size_t)e < SB_OUTBOX_ERR_COUNT ? names[e] : "unknown";
 }
 
+void sb_outbox_reconfigure(struct sb_outbox *ob)
+{
+    sb_bucket_set_rate(&ob->bucket, ob->cfg->rate_limit);
+    pump(ob); /* a higher limit may let waiting commands go now */
+}
+
 void sb_outbox_stats(const struct sb_outbox *ob, struct sb_outbox_stats *out)
 {
     *out = ob->stats;
@@ -809,6 +817,7 @@ enum sb_err sb_outbox_new(const struct sb_config *cfg, struct sb_loop *loop, str
     ob->store = store;
     ob->io = *io;
     ob->more = true;
+    ob->stats.last_error = -1;
     ob->max_in_flight = 2 * (size_t)cfg->sinch_connections;
     ob->rnd = (uint32_t)sb_mono_ms() ^ ((uint32_t)getpid() << 16) ^ 0x9e3779b9u;
     snprintf(ob->send_prefix, sizeof(ob->send_prefix), "%s/send", cfg->topic_prefix);

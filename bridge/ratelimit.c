@@ -70,10 +70,12 @@ void sb_bucket_recover(struct sb_bucket *b)
 
 void sb_bucket_set_rate(struct sb_bucket *b, double rate)
 {
-    b->rate = rate;
-    if (b->cur_rate > rate || rate <= 0) {
+    /* A bucket slowed by 429s keeps its slower pace (capped by the new rate) and wins the rest
+     * back as before; one running at full speed, or unlimited until now, takes the new rate. */
+    if (rate <= 0 || b->rate <= 0 || b->cur_rate >= b->rate || b->cur_rate > rate) {
         b->cur_rate = rate;
     }
+    b->rate = rate;
 }
 
 int64_t sb_backoff_ms(unsigned attempt, int64_t base_ms, int64_t cap_ms, uint32_t rnd)

@@ -6,6 +6,7 @@
 #include <MQTTAsync.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +28,17 @@ struct sb_mqtt {
     struct sb_mqtt_handlers handlers;
     void *arg;
     MQTTAsync client;
-    char *info;                   /* retained P/bridge/info payload */
+    pthread_mutex_t info_lock;
+    char *info;                   /* retained P/bridge/info payload {info_lock} */
     char state_topic[TOPIC_MAX];  /* P/bridge/state */
     char info_topic[TOPIC_MAX];   /* P/bridge/info */
     char sub_send[TOPIC_MAX];     /* P/send, with $share/<group>/ when shared */
     char sub_send_any[TOPIC_MAX]; /* P/send/+ */
+    /* Not shared: every bridge of a group answers its own control requests, and each follows
+     * Home Assistant's status. */
+    char sub_control[TOPIC_MAX];   /* P/bridge/request/+ */
+    char sub_ha_status[TOPIC_MAX]; /* <BRIDGE_HA_PREFIX>/status, "" without discovery */
+    size_t control_prefix_len;     /* of "P/bridge/request/" */
     atomic_bool up;
     atomic_bool ever_connected; /* after the first connection paho reconnects by itself */
     atomic_bool stopping;
@@ -131,7 +138,8 @@ static void on_subscribed(void *context, MQTTAsync_successData *data)
 {
     struct sb_mqtt *m = context;
     (void)data;
-    sb_log(SB_LOG_NOTICE, "mqtt", "subscribed to %s and %s", m->sub_send, m->sub_send_any);
+    sb_log(SB_LOG_NOTICE, "mqtt", "subscribed to %s, %s and %s%s%s", m->sub_send, m->sub_send_any,
+           m->sub_control, m->sub_ha_status[0] ? " and " : "", m->sub_ha_status);
     atomic_store(&m->up, true);
     if (m->handlers.connection) {
         m->handlers.connection(m->arg, true);
@@ -164,16 +172,35 @@ static void on_subscribe_failed5(void *context, MQTTAsync_failureData5 *data)
     MQTTAsync_reconnect(m->client);
 }
 
+/* Publishes a copy of the retained info, so that no lock of ours is held inside paho's. */
+static enum sb_err publish_info(struct sb_mqtt *m)
+{
+    enum sb_err err;
+    char *info;
+
+    pthread_mutex_lock(&m->info_lock);
+    info = strdup(m->info);
+    pthread_mutex_unlock(&m->info_lock);
+    if (!info) {
+        return SB_E_NOMEM;
+    }
+    err = sb_mqtt_publish(m, m->info_topic, info, strlen(info), true, NULL, 0, 0);
+    free(info);
+    return err;
+}
+
 /* On every connection, first or automatic: the persistent session keeps our subscriptions, but
  * subscribing again is cheap and covers a broker that lost its state. */
 static void on_connected(void *context, char *cause)
 {
     struct sb_mqtt *m = context;
-    char *const topics[] = {m->sub_send, m->sub_send_any};
-    int qos[] = {1, 1};
+    char *const topics[] = {m->sub_send, m->sub_send_any, m->sub_control, m->sub_ha_status};
+    int n_topics = m->sub_ha_status[0] ? 4 : 3;
+    int qos[] = {1, 1, 1, 1};
     MQTTAsync_responseOptions opts = MQTTAsync_responseOptions_initializer;
-    MQTTSubscribe_options sub_opts[2] = {MQTTSubscribe_options_initializer,
-                                         MQTTSubscribe_options_initializer};
+    MQTTSubscribe_options sub_opts[4] = {
+        MQTTSubscribe_options_initializer, MQTTSubscribe_options_initializer,
+        MQTTSubscribe_options_initializer, MQTTSubscribe_options_initializer};
     int rc;
 
     (void)cause;
@@ -183,7 +210,7 @@ static void on_connected(void *context, char *cause)
            m->cfg->mqtt_client_id, v5(m) ? "5" : "3.1.1");
     rc = sb_mqtt_publish(m, m->state_topic, "online", 6, true, NULL, 0, 0);
     if (rc == SB_OK) {
-        rc = sb_mqtt_publish(m, m->info_topic, m->info, strlen(m->info), true, NULL, 0, 0);
+        rc = publish_info(m);
     }
     if (rc != SB_OK) {
         sb_log(SB_LOG_WARN, "mqtt", "could not publish the bridge state");
@@ -193,13 +220,13 @@ static void on_connected(void *context, char *cause)
     if (v5(m)) {
         opts.onSuccess5 = on_subscribed5;
         opts.onFailure5 = on_subscribe_failed5;
-        opts.subscribeOptionsCount = 2;
+        opts.subscribeOptionsCount = n_topics;
         opts.subscribeOptionsList = sub_opts;
     } else {
         opts.onSuccess = on_subscribed;
         opts.onFailure = on_subscribe_failed;
     }
-    rc = MQTTAsync_subscribeMany(m->client, 2, topics, qos, &opts);
+    rc = MQTTAsync_subscribeMany(m->client, n_topics, topics, qos, &opts);
     if (rc != MQTTASYNC_SUCCESS) {
         sb_log(SB_LOG_ERROR, "mqtt", "subscribe: %s", MQTTAsync_strerror(rc));
     }
@@ -216,6 +243,13 @@ static void on_connection_lost(void *context, char *cause)
     if (m->handlers.connection) {
         m->handlers.connection(m->arg, false);
     }
+}
+
+/* A control request or Home Assistant's status, as opposed to a send command. */
+static bool is_control(const struct sb_mqtt *m, const char *topic)
+{
+    return strncmp(topic, m->sub_control, m->control_prefix_len) == 0 ||
+           (m->sub_ha_status[0] && strcmp(topic, m->sub_ha_status) == 0);
 }
 
 static int on_message(void *context, char *topic, int topic_len, MQTTAsync_message *pm)
@@ -246,7 +280,13 @@ static int on_message(void *context, char *topic, int topic_len, MQTTAsync_messa
             msg.correlation_len = (size_t)p->value.data.len;
         }
     }
-    m->handlers.message(m->arg, &msg);
+    if (is_control(m, topic_z)) {
+        if (m->handlers.control) {
+            m->handlers.control(m->arg, &msg);
+        }
+    } else {
+        m->handlers.message(m->arg, &msg);
+    }
 out:
     free(response_topic);
     MQTTAsync_freeMessage(&pm);
@@ -427,6 +467,7 @@ enum sb_err sb_mqtt_new(const struct sb_config *cfg, struct sb_loop *loop,
     if (!m || !uri) {
         goto fail;
     }
+    pthread_mutex_init(&m->info_lock, NULL);
     m->cfg = cfg;
     m->loop = loop;
     m->handlers = *handlers;
@@ -438,6 +479,11 @@ enum sb_err sb_mqtt_new(const struct sb_config *cfg, struct sb_loop *loop,
     topic_of(m->info_topic, cfg, false, "bridge/info");
     topic_of(m->sub_send, cfg, true, "send");
     topic_of(m->sub_send_any, cfg, true, "send/+");
+    topic_of(m->sub_control, cfg, false, "bridge/request/+");
+    m->control_prefix_len = strlen(m->sub_control) - 1; /* up to the '+' */
+    if (cfg->ha_discovery) {
+        snprintf(m->sub_ha_status, sizeof(m->sub_ha_status), "%s/status", cfg->ha_prefix);
+    }
     m->info = strdup(info);
     if (!m->info || sb_timer_new(loop, connect_attempt, m, &m->retry) != SB_OK) {
         goto fail;
@@ -522,6 +568,23 @@ enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *pa
     return SB_OK;
 }
 
+enum sb_err sb_mqtt_set_info(struct sb_mqtt *m, const char *info)
+{
+    char *copy = strdup(info);
+    enum sb_err err;
+
+    if (!copy) {
+        return SB_E_NOMEM;
+    }
+    pthread_mutex_lock(&m->info_lock);
+    free(m->info);
+    m->info = copy;
+    pthread_mutex_unlock(&m->info_lock);
+    err = publish_info(m);
+    /* Not connected: on_connected publishes the new one. */
+    return err == SB_E_MQTT ? SB_OK : err;
+}
+
 bool sb_mqtt_connected(const struct sb_mqtt *m)
 {
     return atomic_load(&m->up);
@@ -567,6 +630,7 @@ void sb_mqtt_free(struct sb_mqtt *m)
     }
     sb_timer_free(m->retry);
     free(m->info);
+    pthread_mutex_destroy(&m->info_lock);
     free(m);
 }
 

@@ -19,7 +19,7 @@
 #include "bridge/log.h"
 
 #define DB_FILE          "sinch-bridge.db"
-#define SCHEMA_VERSION   2
+#define SCHEMA_VERSION   3
 #define BUSY_TIMEOUT_MS  5000
 #define PRUNE_BATCH      1000 /* rows a prune statement deletes under the lock */
 #define STAGE_FIRST_SIZE 64
@@ -34,7 +34,8 @@
  * - commands_finished and dedupe_until let prune delete in small batches without scanning.
  * - seq is AUTOINCREMENT: the outbox loads rows after the last seq it saw, so a seq must never
  *   be handed out twice, not even after prune deleted the newest rows.
- * Issue 3 (inbound) adds version 2 below. Append a migration; never edit an existing one. */
+ * Issue 3 (inbound) adds version 2 below, issue 4 (operations) version 3. Append a migration;
+ * never edit an existing one. */
 static const char schema_v1[] =
     "CREATE TABLE commands("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -91,8 +92,22 @@ static const char schema_v2[] =
     "CREATE TABLE contacts(identity TEXT PRIMARY KEY, last_inbound_ms INTEGER NOT NULL)"
     " WITHOUT ROWID;";
 
+/* Schema v3 (issue 4, the history request; used by store_inbox.c and store_history.c):
+ * - messages_in: each inbound message's published payload, by sender, kept for the history
+ *   period like finished commands (the inbox row itself is deleted once published);
+ * - message_status.status: the status name itself, since ranks are shared (READ and FAILED). */
+static const char schema_v3[] =
+    "CREATE TABLE messages_in("
+    " seq INTEGER PRIMARY KEY,"
+    " received_ms INTEGER NOT NULL,"
+    " contact TEXT NOT NULL,"
+    " payload TEXT NOT NULL);"
+    "CREATE INDEX messages_in_contact ON messages_in(contact, received_ms);"
+    "CREATE INDEX messages_in_received ON messages_in(received_ms);"
+    "ALTER TABLE message_status ADD COLUMN status TEXT;";
+
 /* migrations[i] takes the schema from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3};
 
 /* Prepared once at open, reset after every use. A NULL string in stage_attempt and
  * stage_outcome keeps what the row has (COALESCE), so a later op never erases an id. */
@@ -856,15 +871,16 @@ enum sb_err sb_store_dedupe_claim(struct sb_store *st, const char *key, int64_t 
 
 /* Deletes in batches of PRUNE_BATCH, taking the lock for each, so that a large prune does not
  * hold up put_command (and the broker's PUBACK) for long. Two clocks: history (finished commands,
- * delivery statuses) goes by before_ms; what carries its own expiry (dedupe claims, event keys)
- * goes once that expiry is reached at now_ms, so a key lives exactly as long as put_event's
- * caller asked. An expired claim left in the table is harmless: claim treats it as absent. */
+ * delivery statuses, inbound messages) goes by before_ms; what carries its own expiry (dedupe
+ * claims, event keys) goes once that expiry is reached at now_ms, so a key lives exactly as long as
+ * put_event's caller asked. An expired claim left in the table is harmless: claim treats it as
+ * absent. */
 enum sb_err sb_store_prune(struct sb_store *st, int64_t before_ms, int64_t now_ms)
 {
     struct {
         sqlite3_stmt *s;
         int64_t limit;
-    } which[4];
+    } which[5];
     enum sb_err err = SB_OK;
 
     if (!st) {
@@ -878,6 +894,8 @@ enum sb_err sb_store_prune(struct sb_store *st, int64_t before_ms, int64_t now_m
     which[2].limit = now_ms;
     which[3].s = st->istmt[I_PRUNE_STATUS];
     which[3].limit = before_ms;
+    which[4].s = st->istmt[I_PRUNE_MESSAGES_IN];
+    which[4].limit = before_ms;
     for (size_t w = 0; w < sizeof(which) / sizeof(which[0]) && err == SB_OK; w++) {
         int changes;
         do {

@@ -15,8 +15,8 @@ const char *const sb_store_inbox_sql[I_COUNT] = {
     /* OR IGNORE: a key seen before changes nothing, and its first until_ms stays. */
     [I_KEY_PUT] = "INSERT OR IGNORE INTO event_keys(key, until_ms) VALUES (?1, ?2)",
     [I_STATUS_GET] = "SELECT rank FROM message_status WHERE message_id = ?1 AND channel = ?2",
-    [I_STATUS_SET] = "INSERT OR REPLACE INTO message_status(message_id, channel, rank, updated_ms)"
-                     " VALUES (?1, ?2, ?3, ?4)",
+    [I_STATUS_SET] = "INSERT OR REPLACE INTO message_status(message_id, channel, rank, updated_ms,"
+                     " status) VALUES (?1, ?2, ?3, ?4, ?5)",
     [I_INBOX_PUT] = "INSERT INTO inbox(received_ms, topic, payload) VALUES (?1, ?2, ?3)",
     /* max(): webhooks may arrive out of order, so an older message never moves the time back. */
     [I_CONTACT_SET] = "INSERT INTO contacts(identity, last_inbound_ms) VALUES (?1, ?2)"
@@ -32,6 +32,10 @@ const char *const sb_store_inbox_sql[I_COUNT] = {
     [I_PRUNE_STATUS] = "DELETE FROM message_status WHERE (message_id, channel) IN"
                        " (SELECT message_id, channel FROM message_status"
                        " WHERE updated_ms < ?1 LIMIT ?2)",
+    [I_MESSAGE_IN_PUT] =
+        "INSERT INTO messages_in(received_ms, contact, payload) VALUES (?1, ?2, ?3)",
+    [I_PRUNE_MESSAGES_IN] = "DELETE FROM messages_in WHERE seq IN (SELECT seq FROM messages_in"
+                            " WHERE received_ms < ?1 LIMIT ?2)",
 };
 
 /* The writes of put_event, inside its transaction. Returns the SQLite code; *res says what
@@ -76,6 +80,7 @@ static int write_event(struct sb_store *st, const struct sb_store_event *ev,
         sqlite3_bind_text(s, 2, ev->channel, -1, SQLITE_STATIC);
         sqlite3_bind_int(s, 3, ev->rank);
         sqlite3_bind_int64(s, 4, ev->received_ms);
+        sb_store_bind_text(s, 5, ev->status);
         rc = sb_store_run(s);
         if (rc != SQLITE_OK) {
             return rc;
@@ -93,6 +98,14 @@ static int write_event(struct sb_store *st, const struct sb_store_event *ev,
         s = st->istmt[I_CONTACT_SET];
         sqlite3_bind_text(s, 1, ev->contact, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, ev->received_ms);
+        rc = sb_store_run(s);
+        if (rc != SQLITE_OK) {
+            return rc;
+        }
+        s = st->istmt[I_MESSAGE_IN_PUT];
+        sqlite3_bind_int64(s, 1, ev->received_ms);
+        sqlite3_bind_text(s, 2, ev->contact, -1, SQLITE_STATIC);
+        sqlite3_bind_text(s, 3, ev->payload, -1, SQLITE_STATIC);
         rc = sb_store_run(s);
         if (rc != SQLITE_OK) {
             return rc;

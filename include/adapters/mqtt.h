@@ -1,6 +1,7 @@
 /* The MQTT adapter: paho MQTTAsync, MQTT 5 or 3.1.1, tcp/TLS/websockets, a persistent session
  * (clean start off, 7-day session expiry) under a stable client id, the will and the retained
- * P/bridge/state, automatic reconnect with resubscription, shared subscriptions.
+ * P/bridge/state, automatic reconnect with resubscription, shared subscriptions for commands,
+ * plain ones for the control plane and Home Assistant's status.
  *
  * Threads: paho runs its own. Handlers are called on paho's threads; `message` is called on its
  * receive thread BEFORE the broker gets its PUBACK (paho sends it when the callback returns), so
@@ -31,6 +32,10 @@ struct sb_mqtt_message {
 struct sb_mqtt_handlers {
     /* Thread: paho's receive thread. Return only once the message is safe (stored). */
     void (*message)(void *arg, const struct sb_mqtt_message *msg);
+    /* Thread: paho's receive thread. A message on P/bridge/request/<action> or, with
+     * BRIDGE_HA_DISCOVERY, on <BRIDGE_HA_PREFIX>/status: not a command, nothing to store; copy
+     * what is needed and return. May be NULL. */
+    void (*control)(void *arg, const struct sb_mqtt_message *msg);
     /* Thread: paho's. The session is up (subscribed) or lost. */
     void (*connection)(void *arg, bool up);
     /* Thread: paho's. The broker acknowledged (ok) or refused the publish `tag`. */
@@ -53,6 +58,10 @@ enum sb_err sb_mqtt_start(struct sb_mqtt *m) SB_MUST_CHECK;
 enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *payload, size_t len,
                             bool retain, const void *correlation, size_t correlation_len,
                             uint64_t tag) SB_MUST_CHECK;
+
+/* Replaces the retained P/bridge/info payload (copied) and publishes it now when connected,
+ * else at the next connection. Thread: any. */
+enum sb_err sb_mqtt_set_info(struct sb_mqtt *m, const char *info) SB_MUST_CHECK;
 
 /* Whether the session is up. Thread: any. */
 bool sb_mqtt_connected(const struct sb_mqtt *m);

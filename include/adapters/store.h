@@ -119,8 +119,9 @@ struct sb_store_event {
     const char *message_id; /* delivery reports: Sinch's message id, else NULL */
     const char *channel;    /* delivery reports: the channel, else NULL */
     int rank;               /* delivery reports: sb_delivery_rank() of the status, else 0 */
-    const char *contact;    /* MESSAGE_INBOUND: the sender (for BRIDGE_WINDOW_CHECK), else NULL */
-    int64_t received_ms;    /* wall clock */
+    const char *status;     /* delivery reports: the status name, else NULL */
+    const char *contact; /* MESSAGE_INBOUND: the sender (BRIDGE_WINDOW_CHECK, history), else NULL */
+    int64_t received_ms; /* wall clock */
 };
 
 enum sb_store_event_result {
@@ -159,5 +160,32 @@ enum sb_err sb_store_inbox_depth(struct sb_store *st, int64_t *depth) SB_MUST_CH
  * Thread: loop. */
 enum sb_err sb_store_last_inbound(struct sb_store *st, const char *contact,
                                   int64_t *when_ms) SB_MUST_CHECK;
+
+/* ---- History (issue 4): the control plane's history request ---- */
+
+/* One message to or from a contact; borrowed during the callback only. */
+struct sb_store_history_row {
+    bool inbound;        /* from the contact; else a command sent to it */
+    int64_t at_ms;       /* received (inbound) or first handed to Sinch (outbound), wall ms */
+    const char *payload; /* inbound: the published JSON; outbound: the command as received */
+    size_t payload_len;
+    const char *cmd_id;     /* outbound: the command's id */
+    const char *channel;    /* outbound: the channel it went out on, or NULL */
+    const char *message_id; /* outbound: Sinch's message id, or NULL */
+    const char *status;     /* outbound: the latest delivery status (DELIVERED, READ, ...), else
+                             * the outcome (ACCEPTED or an error code), or NULL while unfinished */
+};
+typedef void (*sb_store_history_fn)(void *arg, const struct sb_store_history_row *row);
+
+/* Calls fn for the last `limit` messages to and from `contact` (E.164 with '+', or a contact
+ * id), newest first: commands handed to Sinch and inbound messages kept for the history
+ * period. Thread: loop. */
+enum sb_err sb_store_history(struct sb_store *st, const char *contact, int limit,
+                             sb_store_history_fn fn, void *arg) SB_MUST_CHECK;
+
+/* Commands Sinch accepted whose outcome was published since `since_ms` (wall ms), for the
+ * "messages sent today" sensor. Thread: loop. */
+enum sb_err sb_store_count_sent_since(struct sb_store *st, int64_t since_ms,
+                                      int64_t *count) SB_MUST_CHECK;
 
 #endif

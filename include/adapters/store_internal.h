@@ -44,6 +44,8 @@ enum sb_store_inbox_stmt {
     I_LAST_INBOUND,
     I_PRUNE_KEYS, /* run by sb_store_prune() */
     I_PRUNE_STATUS,
+    I_MESSAGE_IN_PUT, /* the history of inbound messages (schema v3) */
+    I_PRUNE_MESSAGES_IN,
     I_COUNT,
 };
 

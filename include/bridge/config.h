@@ -1,6 +1,8 @@
 /* The configuration: PRODUCT.md's table, read from the environment and an optional dotenv file
- * (the environment wins). Immutable once loaded, so any thread may read it; SIGHUP builds a new
- * one and swaps it in only when it is valid. Secrets are never printed by anything here. */
+ * (the environment wins). Once loaded, only SIGHUP changes it, on the loop thread, and only the
+ * settings marked reloadable (contacts, allow list, limits, log level and format, window check,
+ * health interval), which only the loop thread reads; every other setting is immutable, so any
+ * thread may read those. Secrets are never printed by anything here. */
 #ifndef SB_BRIDGE_CONFIG_H
 #define SB_BRIDGE_CONFIG_H
 
@@ -89,6 +91,18 @@ enum sb_err sb_config_load(const char *file, char *const *env, struct sb_config 
 
 /* Accepts NULL. Overwrites secrets before freeing them. */
 void sb_config_free(struct sb_config *cfg);
+
+/* What a reload did: comma-separated key names (never values). */
+struct sb_config_diff {
+    char changed[512]; /* reloadable keys now running with their new value */
+    char restart[512]; /* other keys whose new value waits for a restart */
+};
+
+/* SIGHUP: moves the reloadable settings whose value differs from `fresh` into `live` (swapped,
+ * so sb_config_free(fresh) frees the old ones) and lists in `diff` what changed and what needs
+ * a restart (those keep their running value). `fresh` must be a loaded, valid configuration:
+ * a reload that fails to load changes nothing. Thread: loop. */
+void sb_config_reload(struct sb_config *live, struct sb_config *fresh, struct sb_config_diff *diff);
 
 /* Writes the configuration table (name, default, meaning) for --help. */
 void sb_config_print_help(FILE *f);

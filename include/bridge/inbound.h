@@ -6,6 +6,7 @@
 #ifndef SB_BRIDGE_INBOUND_H
 #define SB_BRIDGE_INBOUND_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -38,6 +39,9 @@ void sb_inbound_start(struct sb_inbound *in);
 
 /* Writes the webhook counters in Prometheus text format. */
 void sb_inbound_metrics(const struct sb_inbound *in, FILE *out);
+/* The webhook counters summed over triggers, {"stored": n, "duplicate": n, ...}, for
+ * P/bridge/health; NULL when out of memory. */
+json_t *sb_inbound_results_json(const struct sb_inbound *in);
 /* Whether the last store write of a webhook failed (for /readyz). */
 bool sb_inbound_store_failing(const struct sb_inbound *in);
 

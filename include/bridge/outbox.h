@@ -74,8 +74,10 @@ struct sb_outbox_stats {
     uint64_t latency[SB_OUTBOX_LATENCY_N + 1]; /* Sinch answers by bucket (the last: +Inf) */
     double latency_sum;                        /* seconds, over every answer */
     uint64_t latency_count;
-    size_t active;    /* commands in memory */
-    size_t in_flight; /* requests to Sinch under way */
+    int last_error;        /* enum sb_outbox_error of the last failure, -1 before any */
+    int64_t last_error_ms; /* its wall time */
+    size_t active;         /* commands in memory */
+    size_t in_flight;      /* requests to Sinch under way */
 };
 
 /* cfg, loop, store are borrowed and must outlive the outbox; io is copied. */
@@ -90,14 +92,15 @@ void sb_outbox_on_result(struct sb_outbox *ob, const struct sb_outbox_result *re
 void sb_outbox_on_published(struct sb_outbox *ob, uint64_t tag, bool ok);
 void sb_outbox_on_mqtt(struct sb_outbox *ob, bool up);
 
+/* SIGHUP changed the configuration in place: take the new rate limit (the other settings are
+ * read where they are used). */
+void sb_outbox_reconfigure(struct sb_outbox *ob);
+
 /* Stops handing commands to Sinch; calls done(arg) once no request is in flight (at once when
  * none is). What is not finished stays in the store for the next start. */
 void sb_outbox_drain(struct sb_outbox *ob, sb_loop_fn done, void *arg);
 
 void sb_outbox_stats(const struct sb_outbox *ob, struct sb_outbox_stats *out);
-
-/* The name of an error code ("invalid_command", ...). */
-const char *sb_outbox_error_name(enum sb_outbox_error e);
 
 /* The name of an error code ("invalid_command", ...). */
 const char *sb_outbox_error_name(enum sb_outbox_error e);

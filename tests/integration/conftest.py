@@ -199,6 +199,7 @@ class Bridge:
         self.data = os.path.join(workdir, "data")
         self.http_port = free_port()
         self.env = dict(env)
+        self.args = []  # command-line arguments, e.g. ["--config", path]
         self.proc = None
         self.logs = []
 
@@ -231,7 +232,7 @@ class Bridge:
             watcher.subscribe("sinch/bridge/state")
             with watcher.lock:
                 watcher.messages.clear()
-        self.proc = subprocess.Popen([BRIDGE_BIN], env=self.environment(),
+        self.proc = subprocess.Popen([BRIDGE_BIN] + self.args, env=self.environment(),
                                      stdout=subprocess.DEVNULL, stderr=open(log_path, "w"))
         if watcher:
             try:

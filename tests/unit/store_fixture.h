@@ -1,6 +1,6 @@
-/* What the store's two unit tests share: a scratch directory per case, and a second SQLite
- * connection to look at (or tamper with) what the store wrote. Included by test_store.c and
- * test_store_inbox.c only. */
+/* What the store's unit tests share: a scratch directory per case, and a second SQLite
+ * connection to look at (or tamper with) what the store wrote. Included by the test_store*.c
+ * files only; the helpers are inline so that a test need not use every one. */
 #ifndef SB_TESTS_STORE_FIXTURE_H
 #define SB_TESTS_STORE_FIXTURE_H
 
@@ -18,17 +18,17 @@
 static char root[64]; /* the test's scratch directory, made by main() */
 
 /* A fresh directory under the test's root for each case. */
-static void case_dir(char *buf, size_t len, const char *name)
+static inline void case_dir(char *buf, size_t len, const char *name)
 {
     snprintf(buf, len, "%s/%s", root, name);
 }
 
-static void db_path(char *buf, size_t len, const char *dir)
+static inline void db_path(char *buf, size_t len, const char *dir)
 {
     snprintf(buf, len, "%s/sinch-bridge.db", dir);
 }
 
-static void rm_rf(const char *path)
+static inline void rm_rf(const char *path)
 {
     struct stat sb;
     DIR *d;
@@ -48,8 +48,10 @@ static void rm_rf(const char *path)
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
                 continue;
             }
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            rm_rf(sub);
+            int n = snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+            if (n > 0 && (size_t)n < sizeof(sub)) {
+                rm_rf(sub);
+            }
         }
         closedir(d);
     }
@@ -57,7 +59,7 @@ static void rm_rf(const char *path)
 }
 
 /* Runs SQL on a second connection, creating the file when `create`. */
-static int raw_exec_mode(const char *dir, const char *sql, int flags)
+static inline int raw_exec_mode(const char *dir, const char *sql, int flags)
 {
     char path[256];
     sqlite3 *db = NULL;
@@ -74,13 +76,13 @@ static int raw_exec_mode(const char *dir, const char *sql, int flags)
 }
 
 /* Runs SQL on a second connection (as an operator with the sqlite3 shell would). */
-static int raw_exec(const char *dir, const char *sql)
+static inline int raw_exec(const char *dir, const char *sql)
 {
     return raw_exec_mode(dir, sql, SQLITE_OPEN_READWRITE);
 }
 
 /* One integer from a second connection; -1 on error. */
-static int64_t raw_int(const char *dir, const char *sql)
+static inline int64_t raw_int(const char *dir, const char *sql)
 {
     char path[256];
     sqlite3 *db = NULL;
@@ -97,7 +99,7 @@ static int64_t raw_int(const char *dir, const char *sql)
     return v;
 }
 
-static struct sb_store *open_ok(const char *dir)
+static inline struct sb_store *open_ok(const char *dir)
 {
     struct sb_store *st = NULL;
     char why[256];

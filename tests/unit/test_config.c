@@ -1007,6 +1007,54 @@ static void test_misc(void)
     }
 }
 
+/* SIGHUP: reloadable keys move into the running config, the others are only named (values
+ * never), and the old values end up in `fresh`, which the caller frees. */
+static void test_reload(void)
+{
+    const char *old_env[] = {BASE,
+                             "BRIDGE_CONTACTS=mom=+46701234567",
+                             "BRIDGE_ALLOW_TO=+4670*",
+                             "BRIDGE_RATE_LIMIT=5",
+                             "BRIDGE_LOG_LEVEL=info",
+                             "MQTT_PASSWORD=old-pass",
+                             NULL};
+    const char *new_env[] = {BASE,
+                             "BRIDGE_CONTACTS=mom=+46701234567,ops=+15551234567",
+                             "BRIDGE_RATE_LIMIT=50",
+                             "BRIDGE_LOG_LEVEL=debug",
+                             "MQTT_PASSWORD=new-pass",
+                             "BRIDGE_LISTEN=127.0.0.1:9999",
+                             NULL};
+    struct loaded live, fresh, same;
+    struct sb_config_diff diff;
+
+    load(NULL, old_env, &live);
+    load(NULL, new_env, &fresh);
+    load(NULL, old_env, &same);
+    CHECK(live.err == SB_OK && fresh.err == SB_OK && same.err == SB_OK);
+    if (live.err != SB_OK || fresh.err != SB_OK || same.err != SB_OK) {
+        return;
+    }
+    sb_config_reload(live.cfg, fresh.cfg, &diff);
+    CHECK_STR(diff.changed,
+              "BRIDGE_RATE_LIMIT, BRIDGE_ALLOW_TO, BRIDGE_CONTACTS, BRIDGE_LOG_LEVEL");
+    CHECK_STR(diff.restart, "MQTT_PASSWORD, BRIDGE_LISTEN");
+    CHECK(live.cfg->rate_limit == 50 && live.cfg->log_level == SB_LOG_DEBUG);
+    CHECK(live.cfg->n_allow_to == 0 && live.cfg->n_contacts == 2);
+    CHECK_STR(sb_config_number_of(live.cfg, "ops"), "+15551234567");
+    CHECK_STR(live.cfg->mqtt_password, "old-pass"); /* waits for a restart */
+    CHECK(live.cfg->listen_port != 9999);
+    CHECK(fresh.cfg->n_allow_to == 1 && fresh.cfg->n_contacts == 1 && fresh.cfg->rate_limit == 5);
+
+    /* Nothing differs: nothing is named. */
+    sb_config_reload(fresh.cfg, same.cfg, &diff);
+    CHECK_STR(diff.changed, "");
+    CHECKF(strcmp(diff.restart, "MQTT_PASSWORD, BRIDGE_LISTEN") == 0, "restart: %s", diff.restart);
+    sb_config_free(live.cfg);
+    sb_config_free(fresh.cfg);
+    sb_config_free(same.cfg);
+}
+
 int main(void)
 {
     test_defaults();
@@ -1021,5 +1069,6 @@ int main(void)
     test_client_id();
     test_help();
     test_misc();
+    test_reload();
     return check_report();
 }

@@ -98,12 +98,56 @@ static void test_backoff(void)
     }
 }
 
+/* Sends taken over `ms` milliseconds, asking every millisecond. */
+static int take_for(struct sb_bucket *b, int64_t *now, int ms)
+{
+    int taken = 0;
+    for (int i = 0; i < ms; i++) {
+        (*now)++;
+        while (sb_bucket_take(b, *now) == 0 && taken < 1000000) {
+            taken++;
+        }
+    }
+    return taken;
+}
+
+/* SIGHUP changes BRIDGE_RATE_LIMIT on a running bucket. */
+static void test_bucket_set_rate(void)
+{
+    struct sb_bucket b;
+    int64_t now = 0;
+    int n;
+
+    /* Unlimited to 5/s: paced from then on (it once stayed unlimited). */
+    sb_bucket_init(&b, 0, now);
+    sb_bucket_set_rate(&b, 5);
+    n = take_for(&b, &now, 10000);
+    CHECKF(n >= 49 && n <= 56, "10 s at 5/s: %d", n);
+
+    /* 5/s at full speed to 50/s: the new rate at once. */
+    sb_bucket_set_rate(&b, 50);
+    n = take_for(&b, &now, 10000);
+    CHECKF(n >= 499 && n <= 551, "10 s at 50/s: %d", n);
+
+    /* Slowed by a 429 to 25/s, then limited to 100: stays at 25 and wins the rest back. */
+    sb_bucket_slow(&b, now, 0);
+    sb_bucket_set_rate(&b, 100);
+    CHECK(b.cur_rate == 25 && b.rate == 100);
+    /* Limited below the slowed pace: the new limit caps it. */
+    sb_bucket_set_rate(&b, 10);
+    CHECK(b.cur_rate == 10);
+    /* Back to unlimited. */
+    sb_bucket_set_rate(&b, 0);
+    CHECK(take_for(&b, &now, 1) == 1000000);
+}
+
 int main(void)
 {
     test_bucket_paces();
     test_bucket_wait_is_exact();
     test_bucket_unlimited();
     test_bucket_429();
+    test_bucket_set_rate();
     test_backoff();
     return check_report();
 }

@@ -204,11 +204,11 @@ static void test_open_creates(void)
     case_dir(path, sizeof(path), "a");
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700);
     CHECK_STR(raw_text(dir, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
-    CHECK(raw_int(dir, "PRAGMA user_version") == 2);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 3);
     CHECK(raw_int(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe'") == 1);
     sb_store_close(st);
     st = open_ok(dir); /* again, on the existing file: no migration */
-    CHECK(raw_int(dir, "PRAGMA user_version") == 2);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 3);
     sb_store_close(st);
     sb_store_close(NULL);
 }
