@@ -256,7 +256,7 @@ static bool is_url(const char *s)
 
 static bool req_url(struct vctx *c, json_t *obj, const char *key)
 {
-    const char *s;
+    const char *s = NULL;
     if (!req_str(c, obj, key, &s)) {
         return false;
     }
@@ -547,7 +547,7 @@ static bool template_ref(struct vctx *c, json_t *val, bool omni, bool whatsapp)
         return false;
     }
     if (whatsapp) {
-        const char *lang;
+        const char *lang = NULL;
         if (!req_str(c, val, "language_code", &lang)) {
             return false;
         }
@@ -672,7 +672,7 @@ static bool check_message(struct vctx *c, json_t *val)
 static bool check_identity(struct vctx *c, json_t *val)
 {
     static const char *const keys[] = {"channel", "identity", "app_id"};
-    const char *channel;
+    const char *channel = NULL;
     if (!is_object(c, val) || !only_keys(c, val, keys, N(keys)) ||
         !req_str(c, val, "channel", &channel)) {
         return false;
