@@ -1,6 +1,8 @@
-"""The command line: --help, --version, --check-config, bad configuration."""
+"""The command line: --help, --version, --check-config, bad configuration; the README's
+configuration table against the code's."""
 
 import os
+import re
 import subprocess
 
 from conftest import BRIDGE_BIN
@@ -53,3 +55,45 @@ def test_check_config_proves_broker_and_app(world):
                        timeout=60)
     assert r.returncode == 1 and "MQTT" in r.stderr
     assert sim.requests("send") == []
+
+
+def help_table():
+    """{key: (default or None, reloadable)} from `sinch-bridge --help`."""
+    out = {}
+    for line in run(["--help"], {}).stdout.splitlines():
+        m = re.match(r"^  ([A-Z0-9_]+) \((.*)\)$", line)
+        if m:
+            key, what = m.groups()
+            out[key] = [what[len("default: "):] if what.startswith("default: ") else None, False]
+            last = key
+        elif line.startswith("      ") and "(SIGHUP reloads it)" in line:
+            out[last][1] = True
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def readme_table():
+    """{key: (default or None, reloadable)} from the README's configuration table."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    section = readme.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    out = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        if len(cells) != 3 or not cells[0].startswith("`"):
+            continue
+        names = re.findall(r"`([A-Z0-9_]+)`", cells[0])
+        entries = cells[1].split(", ")
+        if len(entries) == 1:
+            entries = entries * len(names)
+        assert len(entries) == len(names), line
+        for name, entry in zip(names, entries):
+            value = re.match(r"^`([^`]*)`", entry)
+            out[name] = (value.group(1) if value else None, "*reload*" in cells[2])
+    return out
+
+
+def test_readme_configuration_table_matches_the_code():
+    code, readme = help_table(), readme_table()
+    assert len(code) > 40
+    assert sorted(readme) == sorted(code)
+    for key in code:
+        assert readme[key] == code[key], (key, readme[key], code[key])

@@ -168,3 +168,31 @@ def test_sighup_reloads_contacts_limits_and_log_level(world):
     assert [m.payload for m in c.on("sinch/bridge/state")] == [b"online"]
     assert bridge.http("GET", "/healthz")[0] == 200
     assert bridge.proc.poll() is None
+
+
+def test_no_secret_is_logged_or_published_even_at_debug(world):
+    """Promise 4: keys, tokens and the webhook secret never reach a log line or a topic, with
+    every log line on and every kind of traffic going: sends, a token fetch, webhooks (good
+    and badly signed), control requests, health, discovery."""
+    world.start_sim()
+    # The harness's key secret is "sim-secret", the simulator's: a real token is fetched.
+    bridge = world.bridge(BRIDGE_LOG_LEVEL="debug", SINCH_WEBHOOK_SECRET=SECRET,
+                          BRIDGE_HA_DISCOVERY=1, BRIDGE_CONTACTS="mom=" + MOM,
+                          BRIDGE_HEALTH_INTERVAL=1)
+    bridge.start()
+    c = world.client("#")
+    c.publish("sinch/send/mom", "hello")
+    wait_until(lambda: c.on("sinch/sent"), 10, "the send")
+    assert bridge.webhook(inbound_text("hi", MOM[1:], "S-1"), secret=SECRET)[0] == 200
+    assert bridge.webhook(inbound_text("hi", MOM[1:], "S-2"), secret="wrong")[0] == 401
+    ask(c, "health_check")
+    ask(c, "reload")
+    wait_until(lambda: c.on("sinch/bridge/health"), 10, "a health publish")
+    bridge.stop()
+    published = b"".join(m.topic.encode() + m.payload for m in c.messages)
+    log = bridge.log()
+    assert log.count(" debug ") > 10        # the log really was at debug
+    assert "Bearer" not in log and "access_token" not in log
+    for secret in ("sim-secret", SECRET):
+        assert secret not in log, secret
+        assert secret.encode() not in published, secret
