@@ -196,3 +196,19 @@ def test_no_secret_is_logged_or_published_even_at_debug(world):
     for secret in ("sim-secret", SECRET):
         assert secret not in log, secret
         assert secret.encode() not in published, secret
+
+
+def test_json_logs_name_the_command_and_sigint_stops_cleanly(world):
+    world.start_sim()
+    bridge = world.bridge(BRIDGE_LOG_FORMAT="json").start()
+    c = world.client("sinch/sent", "sinch/bridge/state")
+    c.publish("sinch/send", json.dumps({"id": "log-me-1", "to": MOM, "text": "hi"}))
+    sent = wait_until(lambda: c.json_on("sinch/sent"), 10, "the send")[0]
+    bridge.proc.send_signal(signal.SIGINT)
+    assert bridge.proc.wait(20) == 0
+    wait_until(lambda: [m for m in c.on("sinch/bridge/state") if m.payload == b"offline"], 10,
+               "offline after SIGINT")
+    lines = [json.loads(line) for line in bridge.log().splitlines() if line.strip()]
+    assert lines and all(set(line) == {"time", "level", "module", "msg"} for line in lines)
+    assert [line for line in lines
+            if "log-me-1" in line["msg"] and sent["message_id"] in line["msg"]]
