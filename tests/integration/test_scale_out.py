@@ -1,6 +1,6 @@
 """Scale-out: three bridges in one shared-subscription group on one mosquitto.
 
-What crosses instances and what does not (README, "Scale-out"): the broker splits the commands,
+What crosses instances and what does not (README, "Several bridges"): the broker splits the commands,
 so each command is taken, stored and sent by exactly one bridge, and a bridge killed with
 kill -9 finds its unfinished commands in its own store when it comes back (the broker keeps what
 it had not acknowledged in its persistent session). Each bridge's store is its own: webhook
