@@ -1,0 +1,116 @@
+"""Fault injection (promise 1, nothing accepted is lost; promise 5, Sinch's limits): kill -9 at
+random moments of a burst, again and again; the store's disk full while commands arrive; Sinch
+failing in every way sinch-sim can fail at once. Each scenario counts: lost must be 0, and
+duplicates (at-least-once) stay within what one in-flight window at a crash allows."""
+
+import json
+import os
+import random
+import subprocess
+from collections import Counter
+
+from conftest import wait_until
+
+
+def sent_ids(sim):
+    return Counter(json.loads(r["body"]["message_metadata"])["id"] for r in sim.accepted_sends())
+
+
+def publish_burst(client, n, prefix):
+    return [client.publish("sinch/send", json.dumps({"id": "%s-%d" % (prefix, i),
+                                                     "to": "+15551234567",
+                                                     "text": "burst %d" % i}), wait=False)
+            for i in range(n)]
+
+
+def test_kill_9_five_times_during_a_5000_burst_loses_nothing(world):
+    sim = world.start_sim("--no-reports")
+    bridge = world.bridge(BRIDGE_RATE_LIMIT="0", BRIDGE_LOG_LEVEL="notice").start()
+    pub = world.client()
+    infos = publish_burst(pub, 5000, "k")
+    rnd = random.Random(os.environ.get("SB_TEST_SEED", "5000"))
+    marks = sorted(rnd.sample(range(200, 4500), 5))
+    for mark in marks:
+        wait_until(lambda: sim.stats()["sends_accepted"] >= mark, 60, "%d sends" % mark)
+        bridge.kill()
+        bridge.start()
+    for info in infos:
+        info.wait_for_publish(60)
+    wait_until(lambda: len(sent_ids(sim)) == 5000, 120, "all 5000 at Sinch")
+    got = sent_ids(sim)
+    dupes = sum(v - 1 for v in got.values())
+    print("kill -9 x5 at %s: 0 lost, %d duplicates" % (marks, dupes))
+    assert set(got) == {"k-%d" % i for i in range(5000)}
+    assert dupes <= 5 * 32           # at most one window of requests in flight per kill
+
+
+def test_a_full_disk_holds_commands_at_the_broker_until_there_is_room(world):
+    """No command is acknowledged to the broker before it is stored: with the store unable to
+    grow (a file-size limit set on the running bridge, as a full disk), the bridge holds the
+    command in paho's callback and the broker keeps it; a kill -9 then loses nothing, and once
+    there is room everything flows."""
+    sim = world.start_sim("--no-reports")
+    bridge = world.bridge(BRIDGE_RATE_LIMIT="0").start()
+    pub = world.client("sinch/sent")
+    files = [os.path.join(bridge.data, f) for f in os.listdir(bridge.data)]
+    limit = max(os.path.getsize(f) for f in files) + 64 * 1024
+    subprocess.run(["prlimit", "--pid", str(bridge.proc.pid), "--fsize=%d:unlimited" % limit],
+                   check=True)
+    infos = publish_burst(pub, 3000, "f")
+    wait_until(lambda: "holding it at the broker" in bridge.log(), 60, "the store to fill up")
+    stuck = sim.stats()["sends_accepted"]
+    assert stuck < 3000
+    # Crash while the disk is full: what was not stored was not acknowledged either.
+    bridge.kill()
+    bridge.start()        # a new process: no file-size limit
+    for info in infos:
+        info.wait_for_publish(60)
+    wait_until(lambda: len(sent_ids(sim)) == 3000, 120, "all 3000 at Sinch")
+    got = sent_ids(sim)
+    print("full disk: held after %d sends, 0 lost, %d duplicates"
+          % (stuck, sum(v - 1 for v in got.values())))
+    assert set(got) == {"f-%d" % i for i in range(3000)}
+
+
+def within_bucket(times_ms, rate, capacity):
+    """Whether every window of 1, 2 and 5 s holds at most rate * T + capacity requests: the
+    token bucket's guarantee (one second of sends as burst, PRODUCT.md "Defaults")."""
+    times_ms = sorted(times_ms)
+    for seconds in (1, 2, 5):
+        j = 0
+        for i, t in enumerate(times_ms):
+            while times_ms[j] <= t - seconds * 1000:
+                j += 1
+            if i - j + 1 > rate * seconds + capacity:
+                return False
+    return True
+
+
+def test_sinch_failing_every_way_loses_nothing_and_keeps_the_pace(world):
+    sim = world.start_sim("--no-reports")
+    rate = 20
+    bridge = world.bridge(BRIDGE_RATE_LIMIT=str(rate), BRIDGE_SINCH_TIMEOUT="1").start()
+    watch = world.client("sinch/sent", "sinch/error")
+    # A FIFO: each send consumes the first rule left. The 429s come last, because after a storm
+    # the bucket crawls at its floor (0.5/s) and every later fault would cost two seconds.
+    sim.faults({"match": "token", "count": 2, "status": 503},          # token endpoint down
+               {"match": "send", "count": 5, "status": 503},
+               {"match": "send", "count": 3, "delay_ms": 1500},        # past the timeout
+               {"match": "send", "count": 3, "partial": True},         # broken answers
+               {"match": "send", "count": 3, "status": 502, "raw_body": "<html>bad</html>"},
+               {"match": "send", "count": 8, "status": 429},           # a storm, no Retry-After
+               {"match": "send", "count": 2, "status": 429, "retry_after": "1"})
+    sim.call("POST", "/_sim/tokens/expire")
+    for i in range(100):
+        watch.publish("sinch/send", json.dumps({"id": "x-%d" % i, "to": "+15551234567",
+                                                "text": "storm %d" % i}), wait=False)
+    wait_until(lambda: len(watch.on("sinch/sent")) == 100, 120, "all 100 sent")
+    assert watch.on("sinch/error") == []
+    sent = watch.json_on("sinch/sent")
+    assert sorted(o["id"] for o in sent) == sorted("x-%d" % i for i in range(100))
+    requests = sim.requests("send")
+    attempts = Counter(json.loads(r["body"]["message_metadata"])["id"] for r in requests)
+    print("sinch faults: %d requests for 100 commands, most for one: %d"
+          % (len(requests), max(attempts.values())))
+    assert len(requests) <= 100 + 32 + 5          # retries bounded: each fault costs one
+    assert within_bucket([r["time_ms"] for r in requests], rate, rate)
