@@ -322,9 +322,12 @@ def test_runtime_stage_installs_every_linked_library():
     for binary in (BRIDGE_BIN, SIM_BIN):
         dynamic = subprocess.run(["readelf", "-d", binary], capture_output=True, text=True,
                                  check=True).stdout
-        for soname in re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", dynamic):
-            if soname.startswith(("libasan", "libubsan", "libtsan")):
-                continue  # a sanitizer build's runtime, never in the image
+        needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(.+?)\]", dynamic)
+        if any(n.startswith(("libasan", "libubsan", "libtsan")) for n in needed):
+            # A sanitizer build links every library it is given (no --as-needed), libcap and
+            # libanl included; the image carries a release build.
+            pytest.skip("a sanitizer build: its libraries are not the image's")
+        for soname in needed:
             assert package_of(soname) in runtime, "%s needs %s (package %s), which the " \
                 "runtime stage does not install" % (os.path.basename(binary), soname,
                                                     package_of(soname))

@@ -15,6 +15,10 @@ from collections import Counter
 from conftest import wait_until
 
 N = 30000
+# Commands Sinch may have accepted without the bridge having stored it at a kill -9: the 32
+# requests in flight (2 x BRIDGE_SINCH_CONNECTIONS) plus the answers of up to four drain rounds
+# of one loop turn, whose outcomes are committed at the turn's end (bridge/loop.c).
+DUP_WINDOW = 32 * 5
 
 
 def metric(bridge, name):
@@ -58,9 +62,9 @@ def test_three_bridges_split_30000_commands_and_survive_a_kill(world):
     dupes = {k: v for k, v in got.items() if v > 1}
     print("scale-out: %d sent, %d duplicates after the kill" % (len(got), len(dupes)))
     assert not missing, sorted(missing)[:10]
-    # At-least-once: only a request in flight at the kill may go twice (at most one window of
-    # 2 x BRIDGE_SINCH_CONNECTIONS requests).
-    assert len(dupes) <= 32 and all(v == 2 for v in dupes.values()), dupes
+    # At-least-once: a command goes twice only when Sinch accepted it but the bridge had not
+    # stored that yet: at most DUP_WINDOW of them per kill, each sent twice, never more.
+    assert len(dupes) <= DUP_WINDOW and all(v == 2 for v in dupes.values()), dupes
     shares = [metric(b, "sinch_bridge_commands_sent_total") for b in bridges]
     print("scale-out: shares since each (re)start %s" % shares)
     assert all(s >= N / 10 for s in shares), shares     # each took a real share
