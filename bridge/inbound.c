@@ -1,9 +1,11 @@
-/* Inbound (include/bridge/inbound.h): webhook -> verified -> stored -> 200 -> published.
+/* Inbound (include/bridge/inbound.h): webhook -> verified -> staged -> (turn end) stored in one
+ * commit -> 200 -> published from memory.
  *
  * The inbox publisher keeps a bounded window of stored rows in memory, publishes them in order,
- * and deletes each when its PUBACK comes (staged, flushed at the end of the loop turn). A row
- * whose publish failed waits for the broker and is published again; after a crash every row
- * still in the store is. Thread: loop. */
+ * and deletes each when its PUBACK comes (staged, flushed at the end of the loop turn). Rows
+ * just committed join the window directly; only what did not fit (or came after rows still in
+ * the store) is read back. A row whose publish failed waits for the broker and is published
+ * again; after a crash every row still in the store is. Thread: loop. */
 #include "bridge/inbound.h"
 
 #include <stdlib.h>
@@ -15,6 +17,9 @@
 
 #define INBOX_WINDOW 1024
 #define INBOX_BATCH  128
+/* Webhook events one transaction takes. A turn serves each ready connection once, so this is
+ * reached only with hundreds of busy connections; a bigger turn then commits more than once. */
+#define STAGE_MAX    256
 #define KEEP_KEYS_MS (48 * 3600 * 1000LL) /* PRODUCT.md: at least 24 h; twice that */
 #define REPUBLISH_MS 1000
 
@@ -48,6 +53,14 @@ struct row {
     bool waiting; /* for the broker */
 };
 
+/* A verified event of this turn, waiting for the turn's commit. */
+struct staged {
+    struct sb_webhook_pending *pending; /* its request, answered after the commit */
+    struct sb_event ev;                 /* trigger, key and ids (owned); payload tree freed */
+    char *topic;                        /* owned until a row takes it */
+    char *payload;                      /* owned until a row takes it */
+};
+
 struct sb_inbound {
     const struct sb_config *cfg;
     struct sb_store *store;
@@ -62,6 +75,10 @@ struct sb_inbound {
     bool store_failing;
     struct sb_timer *republish_timer;
     struct trigger_count *counts; /* webhooks by trigger and result, for /metrics */
+    struct staged *staged;        /* STAGE_MAX: this turn's events, not yet committed */
+    struct sb_store_event *batch; /* STAGE_MAX, parallel to staged: what the store gets */
+    size_t n_staged;
+    uint64_t commits; /* transactions that stored webhook events, for /metrics */
 };
 
 /* ---- counters ---- */
@@ -101,6 +118,12 @@ void sb_inbound_metrics(const struct sb_inbound *in, FILE *out)
             "# HELP sinch_bridge_inbox_in_memory Stored webhook events being published.\n"
             "# TYPE sinch_bridge_inbox_in_memory gauge\nsinch_bridge_inbox_in_memory %zu\n",
             in->n_rows);
+    fprintf(out,
+            "# HELP sinch_bridge_inbox_commits_total Store transactions that took webhook events"
+            " (the webhooks of one loop turn share one).\n"
+            "# TYPE sinch_bridge_inbox_commits_total counter\nsinch_bridge_inbox_commits_total "
+            "%llu\n",
+            (unsigned long long)in->commits);
 }
 
 json_t *sb_inbound_results_json(const struct sb_inbound *in)
@@ -184,6 +207,39 @@ static void maybe_load(struct sb_inbound *in)
     }
 }
 
+/* The stored events of the batch just committed join the window and are published from memory,
+ * not read back. Unless older rows still wait in the store (they go first: order per sender) or
+ * the window is full: then they stay in the store for maybe_load() to take in order. */
+static void adopt(struct sb_inbound *in, size_t n)
+{
+    struct row **first_new = in->rows_tail;
+
+    for (size_t i = 0; i < n; i++) {
+        struct staged *s = &in->staged[i];
+        struct row *r = NULL;
+        if (in->batch[i].result != SB_STORE_EVENT_STORED) {
+            continue;
+        }
+        if (in->more || in->n_rows >= INBOX_WINDOW || !(r = calloc(1, sizeof(*r)))) {
+            in->more = true; /* from here on, in order from the store */
+            continue;
+        }
+        r->in = in;
+        r->seq = in->batch[i].seq;
+        r->topic = s->topic;
+        r->payload = s->payload;
+        s->topic = s->payload = NULL;
+        *in->rows_tail = r;
+        in->rows_tail = &r->next;
+        in->n_rows++;
+        in->last_loaded = r->seq;
+    }
+    for (struct row *r = *first_new; r; r = r->next) {
+        publish_row(r);
+    }
+    maybe_load(in);
+}
+
 static void republish(void *arg)
 {
     struct sb_inbound *in = arg;
@@ -262,95 +318,169 @@ static void recover_id(struct sb_inbound *in, struct sb_event *ev)
     free(recipient);
 }
 
-void sb_inbound_webhook(struct sb_inbound *in, const struct sb_webhook_request *rq,
-                        struct sb_http_answer *ans)
+static void staged_clear(struct staged *s)
+{
+    sb_event_clear(&s->ev);
+    free(s->topic);
+    free(s->payload);
+    s->topic = s->payload = NULL;
+    s->pending = NULL;
+}
+
+/* Renders the parsed event s->ev into its topic and payload and fills the store's record. The
+ * JSON tree is freed here: the text is what is stored and published. */
+static enum sb_err stage(struct sb_inbound *in, struct staged *s, struct sb_store_event *se)
 {
     const struct sb_config *cfg = in->cfg;
-    struct sb_event ev = {0};
-    char why[256];
-    char sha[65];
-    char *topic = NULL;
-    char *payload = NULL;
-    enum sb_store_event_result result;
+    const struct sb_event *ev = &s->ev;
+    size_t tn = strlen(cfg->topic_prefix) + strlen(ev->topic) + 2;
+    int64_t now = sb_wall_ms();
+
+    s->topic = malloc(tn);
+    s->payload = json_dumps(ev->payload, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!s->topic || !s->payload) {
+        return SB_E_NOMEM;
+    }
+    snprintf(s->topic, tn, "%s/%s", cfg->topic_prefix, ev->topic);
+    json_decref(s->ev.payload);
+    s->ev.payload = NULL;
+    bool delivery = ev->kind == SB_EVENT_DELIVERY;
+    *se = (struct sb_store_event){
+        .dedupe_key = ev->dedupe_key,
+        .keep_until_ms = now + KEEP_KEYS_MS,
+        .topic = s->topic,
+        .payload = s->payload,
+        .message_id = delivery ? ev->message_id : NULL,
+        .channel = delivery ? ev->channel : NULL,
+        .rank = delivery ? sb_delivery_rank(ev->status) : 0,
+        .status = delivery ? ev->status : NULL,
+        .contact = ev->kind == SB_EVENT_INBOUND ? ev->identity : NULL,
+        .received_ms = now,
+    };
+    return SB_OK;
+}
+
+/* Refuses a request that does not come from Sinch: 503 without a secret, 401 on a bad
+ * signature. Returns whether it was refused. */
+static bool refuse_unsigned(struct sb_inbound *in, const struct sb_webhook_request *rq,
+                            struct sb_http_answer *ans)
+{
+    const struct sb_config *cfg = in->cfg;
 
     if (!cfg->webhook_secret && !cfg->webhook_insecure) {
         count(in, "UNKNOWN", R_NO_SECRET);
         answer(ans, 503, "{\"error\":\"webhook secret not configured\"}");
+        return true;
+    }
+    if (!cfg->webhook_secret) {
+        return false;
+    }
+    enum sb_sig_verdict v =
+        sb_signature_verify(cfg->webhook_secret, rq->body, rq->body_len, rq->nonce, rq->timestamp,
+                            rq->signature, sb_wall_ms() / 1000, cfg->webhook_max_skew);
+    if (v == SB_SIG_OK && rq->algorithm && strcmp(rq->algorithm, "HmacSHA256") != 0) {
+        v = SB_SIG_MISMATCH;
+    }
+    if (v == SB_SIG_OK) {
+        return false;
+    }
+    count(in, "UNKNOWN", R_BAD_SIGNATURE);
+    sb_log(SB_LOG_WARN, "inbound", "webhook refused: signature %s", sb_sig_verdict_name(v));
+    ans->status = 401;
+    ans->body = malloc(64);
+    if (ans->body) {
+        snprintf(ans->body, 64, "{\"error\":\"signature %s\"}", sb_sig_verdict_name(v));
+    }
+    return true;
+}
+
+void sb_inbound_webhook(struct sb_inbound *in, const struct sb_webhook_request *rq,
+                        struct sb_http_answer *ans)
+{
+    struct staged *s = &in->staged[in->n_staged]; /* n_staged < STAGE_MAX: flushed when full */
+    char why[256];
+    char sha[65];
+
+    if (refuse_unsigned(in, rq, ans)) {
         return;
     }
-    if (cfg->webhook_secret) {
-        enum sb_sig_verdict v = sb_signature_verify(cfg->webhook_secret, rq->body, rq->body_len,
-                                                    rq->nonce, rq->timestamp, rq->signature,
-                                                    sb_wall_ms() / 1000, cfg->webhook_max_skew);
-        if (v == SB_SIG_OK && rq->algorithm && strcmp(rq->algorithm, "HmacSHA256") != 0) {
-            v = SB_SIG_MISMATCH;
-        }
-        if (v != SB_SIG_OK) {
-            count(in, "UNKNOWN", R_BAD_SIGNATURE);
-            sb_log(SB_LOG_WARN, "inbound", "webhook refused: signature %s", sb_sig_verdict_name(v));
-            ans->status = 401;
-            ans->body = malloc(64);
-            if (ans->body) {
-                snprintf(ans->body, 64, "{\"error\":\"signature %s\"}", sb_sig_verdict_name(v));
-            }
-            return;
-        }
-    }
     sb_sha256_hex(rq->body, rq->body_len, sha);
-    if (sb_event_parse(cfg, rq->body, rq->body_len, sha, &ev, why, sizeof(why)) != SB_OK) {
+    if (sb_event_parse(in->cfg, rq->body, rq->body_len, sha, &s->ev, why, sizeof(why)) != SB_OK) {
         count(in, "UNKNOWN", R_MALFORMED);
         answer(ans, 400, "{\"error\":\"malformed: not a JSON object\"}");
         sb_log(SB_LOG_WARN, "inbound", "webhook refused: %s", why);
-        goto out;
+        staged_clear(s);
+        return;
     }
-    recover_id(in, &ev);
-    size_t tn = strlen(cfg->topic_prefix) + strlen(ev.topic) + 2;
-    topic = malloc(tn);
-    payload = json_dumps(ev.payload, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!topic || !payload) {
+    recover_id(in, &s->ev);
+    if (!rq->pending || stage(in, s, &in->batch[in->n_staged]) != SB_OK) {
         answer(ans, 503, "{\"error\":\"out of memory\"}");
-        goto out;
+        staged_clear(s);
+        return;
     }
-    snprintf(topic, tn, "%s/%s", cfg->topic_prefix, ev.topic);
-    struct sb_store_event se = {
-        .dedupe_key = ev.dedupe_key,
-        .keep_until_ms = sb_wall_ms() + KEEP_KEYS_MS,
-        .topic = topic,
-        .payload = payload,
-        .message_id = ev.kind == SB_EVENT_DELIVERY ? ev.message_id : NULL,
-        .channel = ev.kind == SB_EVENT_DELIVERY ? ev.channel : NULL,
-        .rank = ev.kind == SB_EVENT_DELIVERY ? sb_delivery_rank(ev.status) : 0,
-        .status = ev.kind == SB_EVENT_DELIVERY ? ev.status : NULL,
-        .contact = ev.kind == SB_EVENT_INBOUND ? ev.identity : NULL,
-        .received_ms = sb_wall_ms(),
-    };
-    if (sb_store_put_event(in->store, &se, &result) != SB_OK) {
-        /* 503: Sinch delivers it again later (facts section 9). */
-        in->store_failing = true;
-        count(in, ev.trigger, R_STORE_FAILED);
-        answer(ans, 503, "{\"error\":\"cannot store the event\"}");
-        goto out;
+    s->pending = rq->pending;
+    ans->status = SB_HTTP_PENDING;
+    if (++in->n_staged == STAGE_MAX) {
+        sb_inbound_flush(in);
     }
-    in->store_failing = false;
-    count(in, ev.trigger,
-          result == SB_STORE_EVENT_STORED      ? R_PUBLISHED
-          : result == SB_STORE_EVENT_DUPLICATE ? R_DUPLICATE
-                                               : R_STALE);
-    sb_log(SB_LOG_INFO, "inbound", "%s%s%s%s%s -> %s (%s)", ev.trigger, ev.message_id ? " " : "",
-           ev.message_id ? ev.message_id : "", ev.cmd_id ? " of cmd " : "",
-           ev.cmd_id ? ev.cmd_id : "", topic,
-           result == SB_STORE_EVENT_STORED      ? "stored"
-           : result == SB_STORE_EVENT_DUPLICATE ? "duplicate"
-                                                : "stale status, not published");
-    answer(ans, 200, "{\"status\":\"ok\"}");
-    if (result == SB_STORE_EVENT_STORED) {
-        in->more = true;
-        maybe_load(in);
+}
+
+/* Counts, logs and answers one event of a batch once the commit decided it. */
+static void settle(struct sb_inbound *in, struct staged *s, const struct sb_store_event *se,
+                   bool committed)
+{
+    const struct sb_event *ev = &s->ev;
+
+    if (!committed) {
+        count(in, ev->trigger, R_STORE_FAILED);
+        sb_webhook_answer(s->pending, 503, "{\"error\":\"cannot store the event\"}");
+        s->pending = NULL;
+        return;
     }
-out:
-    free(topic);
-    free(payload);
-    sb_event_clear(&ev);
+    count(in, ev->trigger,
+          se->result == SB_STORE_EVENT_STORED      ? R_PUBLISHED
+          : se->result == SB_STORE_EVENT_DUPLICATE ? R_DUPLICATE
+                                                   : R_STALE);
+    sb_log(SB_LOG_INFO, "inbound", "%s%s%s%s%s -> %s (%s)", ev->trigger, ev->message_id ? " " : "",
+           ev->message_id ? ev->message_id : "", ev->cmd_id ? " of cmd " : "",
+           ev->cmd_id ? ev->cmd_id : "", se->topic,
+           se->result == SB_STORE_EVENT_STORED      ? "stored"
+           : se->result == SB_STORE_EVENT_DUPLICATE ? "duplicate"
+                                                    : "stale status, not published");
+    sb_webhook_answer(s->pending, 200, "{\"status\":\"ok\"}");
+    s->pending = NULL;
+}
+
+/* Order matters: the commit, then the answers (promise 1: stored before its 200), then the
+ * publishes. The answers are written as soon as their connections are writable, at the next
+ * service pass; an event is published once whatever happened to its request. */
+void sb_inbound_flush(struct sb_inbound *in)
+{
+    size_t n = in ? in->n_staged : 0;
+    enum sb_err err;
+
+    if (n == 0) {
+        return;
+    }
+    in->n_staged = 0;
+    err = sb_store_put_events(in->store, in->batch, n);
+    in->store_failing = err != SB_OK;
+    if (err == SB_OK) {
+        in->commits++;
+        sb_log(SB_LOG_DEBUG, "inbound", "%zu webhook events in one commit", n);
+    } else {
+        /* 503: Sinch delivers them again (facts section 9); the store logged why. */
+        sb_log(SB_LOG_WARN, "inbound", "%zu webhook events not stored: answered 503", n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        settle(in, &in->staged[i], &in->batch[i], err == SB_OK);
+    }
+    if (err == SB_OK) {
+        adopt(in, n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        staged_clear(&in->staged[i]);
+    }
 }
 
 enum sb_err sb_inbound_new(const struct sb_config *cfg, struct sb_loop *loop,
@@ -367,7 +497,12 @@ enum sb_err sb_inbound_new(const struct sb_config *cfg, struct sb_loop *loop,
     in->publish = publish;
     in->ctx = ctx;
     in->rows_tail = &in->rows;
-    if (sb_timer_new(loop, republish, in, &in->republish_timer) != SB_OK) {
+    in->staged = calloc(STAGE_MAX, sizeof(*in->staged));
+    in->batch = calloc(STAGE_MAX, sizeof(*in->batch));
+    if (!in->staged || !in->batch ||
+        sb_timer_new(loop, republish, in, &in->republish_timer) != SB_OK) {
+        free(in->staged);
+        free(in->batch);
         free(in);
         return SB_E_NOMEM;
     }
@@ -380,6 +515,13 @@ void sb_inbound_free(struct sb_inbound *in)
     if (!in) {
         return;
     }
+    /* Normally empty: every turn's end commits. Refused, not stored: Sinch delivers again. */
+    for (size_t i = 0; i < in->n_staged; i++) {
+        sb_webhook_answer(in->staged[i].pending, 503, "{\"error\":\"stopping\"}");
+        staged_clear(&in->staged[i]);
+    }
+    free(in->staged);
+    free(in->batch);
     while (in->rows) {
         struct row *r = in->rows;
         in->rows = r->next;

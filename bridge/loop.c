@@ -47,8 +47,10 @@ static void turn_end(struct sb_loop *loop)
 #define DRAIN_BATCH  256 /* posts run between two turn ends (one store commit each) */
 #define DRAIN_ROUNDS 4   /* batches before lws gets to serve sockets and timers again */
 
-/* Runs the queued posts, a batch at a time, each batch ending the turn (the store commits what
- * it staged). With `all` false it stops after DRAIN_ROUNDS batches so a busy producer cannot
+/* Runs the queued posts, a batch at a time. A batch that leaves posts behind ends its turn (the
+ * store commits what it staged), so a turn never holds more than DRAIN_BATCH posts' writes; the
+ * last batch's turn ends with the rest of the service pass (sb_loop_run()), together with the
+ * sockets' work. With `all` false it stops after DRAIN_ROUNDS batches so a busy producer cannot
  * starve the sockets and timers, and asks lws to come back for the rest. */
 static void drain(struct sb_loop *loop, bool all)
 {
@@ -67,10 +69,10 @@ static void drain(struct sb_loop *loop, bool all)
         for (size_t i = 0; i < n; i++) {
             batch[i].fn(batch[i].arg);
         }
-        turn_end(loop);
         if (left == 0) {
             return;
         }
+        turn_end(loop);
     }
     /* Posts are left, and their producers did not wake us (the queue was not empty). */
     lws_cancel_service(loop->ctx);
@@ -202,14 +204,20 @@ void sb_loop_run(struct sb_loop *loop)
             sb_log(SB_LOG_ERROR, "loop", "lws_service failed; stopping");
             break;
         }
+        /* One lws_service() runs the timers due (each ends its own turn), then one poll()
+         * and a callback for each ready socket, the posts included: a turn. What those staged
+         * (store writes, webhook events) is committed here, together. */
+        turn_end(loop);
     }
     /* Posts that arrived during the last turn still run: they may carry results to store. */
     drain(loop, true);
+    turn_end(loop);
 }
 
 void sb_loop_run_pending(struct sb_loop *loop)
 {
     drain(loop, true);
+    turn_end(loop);
 }
 
 void sb_loop_stop(struct sb_loop *loop)
@@ -228,6 +236,7 @@ static void timer_fired(lws_sorted_usec_list_t *sul)
     struct sb_timer *t = lws_container_of(sul, struct sb_timer, sul);
     t->armed = false;
     t->fn(t->arg);
+    /* Its own turn: lws runs timers before it polls, and the pass's end may be far off. */
     turn_end(t->loop);
 }
 

@@ -271,9 +271,11 @@ static void http_webhook(void *arg, const struct sb_webhook_request *rq, struct 
 
 /* ---- the loop's own work ---- */
 
+/* The end of a loop turn. The webhooks first: their requests wait for this commit. */
 static void flush_store(void *arg)
 {
     struct app *app = arg;
+    sb_inbound_flush(app->inbound);
     if (sb_store_staged(app->store) > 0 && sb_store_flush(app->store) != SB_OK) {
         /* The ops stay staged and the next turn tries again; outcomes already published are
          * at worst published again after a restart (at-least-once). */

@@ -139,6 +139,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_COUNT_HANDED] = "SELECT count(*) FROM commands WHERE recipient = ?1 AND handed_ms >= ?2",
     [S_LOOKUP] = "SELECT cmd_id, recipient FROM commands WHERE message_id = ?1"
                  " ORDER BY seq DESC LIMIT 1",
+    [S_SAVEPOINT] = "SAVEPOINT staged",
+    [S_ROLLBACK_TO] = "ROLLBACK TO staged",
+    [S_RELEASE] = "RELEASE staged",
 };
 
 enum op_type {
@@ -213,7 +216,7 @@ void sb_store_unlock(struct sb_store *st)
 }
 
 /* Ends a failed transaction. If even ROLLBACK fails the connection stays inside a transaction,
- * and put_command and put_event refuse to write into it (see sb_store_settle). */
+ * and put_command and put_events refuse to write into it (see sb_store_settle). */
 void sb_store_rollback(struct sb_store *st)
 {
     if (!sqlite3_get_autocommit(st->db)) {
@@ -236,7 +239,7 @@ int sb_store_commit(struct sb_store *st)
 
 /* put_command's INSERT must run in its own implicit transaction, which SQLite commits when the
  * step returns DONE, and only if no other statement of the connection is still active;
- * put_event's BEGIN IMMEDIATE must not nest inside a flush's transaction. Every function resets
+ * put_events' BEGIN IMMEDIATE must not nest inside a flush's transaction. Every function resets
  * its statements and ends its transaction before unlocking; this checks it (every statement of
  * the connection, so both statement lists), and refuses to write into a transaction a failed
  * flush could not roll back. */
@@ -769,6 +772,59 @@ static int apply(struct sb_store *st, const struct sb_store_op *op)
     return sb_store_run(s);
 }
 
+/* Applies ops[0..nops) in order; on failure *at is the index of the one that failed. */
+static int apply_all(struct sb_store *st, size_t *at)
+{
+    int rc = SQLITE_OK;
+
+    for (*at = 0; *at < st->nops; (*at)++) {
+        rc = apply(st, &st->ops[*at]);
+        if (rc != SQLITE_OK) {
+            break;
+        }
+    }
+    return rc;
+}
+
+static long long op_seq(const struct sb_store *st, size_t i)
+{
+    return i < st->nops ? (long long)st->ops[i].seq : -1LL;
+}
+
+int sb_store_apply_staged(struct sb_store *st, bool *applied)
+{
+    size_t at = 0;
+    int rc;
+
+    *applied = false;
+    if (st->nops == 0) {
+        return SQLITE_OK;
+    }
+    rc = sb_store_run(st->stmt[S_SAVEPOINT]);
+    if (rc != SQLITE_OK) {
+        return SQLITE_OK; /* nothing done: they stay staged */
+    }
+    rc = apply_all(st, &at);
+    if (rc == SQLITE_OK) {
+        *applied = true;
+    } else {
+        (void)sb_store_fail(st, rc, "staged write for seq %lld (%zu staged writes kept)",
+                            op_seq(st, at), st->nops);
+        rc = sb_store_run(st->stmt[S_ROLLBACK_TO]);
+    }
+    /* RELEASE ends the savepoint (after ROLLBACK TO, with nothing of it left). */
+    if (rc == SQLITE_OK) {
+        rc = sb_store_run(st->stmt[S_RELEASE]);
+    }
+    return rc;
+}
+
+void sb_store_staged_committed(struct sb_store *st)
+{
+    free_ops(st, 0);
+    st->nops = 0;
+}
+
 enum sb_err sb_store_flush(struct sb_store *st)
 {
     enum sb_err err;
@@ -790,23 +846,17 @@ enum sb_err sb_store_flush(struct sb_store *st)
         err = sb_store_fail(st, rc, "flush: begin (%zu staged writes kept)", st->nops);
         goto out;
     }
-    for (; i < st->nops; i++) {
-        rc = apply(st, &st->ops[i]);
-        if (rc != SQLITE_OK) {
-            break;
-        }
-    }
+    rc = apply_all(st, &i);
     if (rc == SQLITE_OK) {
         rc = sb_store_commit(st);
     }
     if (rc != SQLITE_OK) {
-        err = sb_store_fail(st, rc, "flush: seq %lld (%zu staged writes kept)",
-                            i < st->nops ? (long long)st->ops[i].seq : -1LL, st->nops);
+        err = sb_store_fail(st, rc, "flush: seq %lld (%zu staged writes kept)", op_seq(st, i),
+                            st->nops);
         sb_store_rollback(st);
         goto out;
     }
-    free_ops(st, 0);
-    st->nops = 0;
+    sb_store_staged_committed(st);
 out:
     sb_store_unlock(st);
     return err;

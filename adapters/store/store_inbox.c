@@ -38,10 +38,10 @@ const char *const sb_store_inbox_sql[I_COUNT] = {
                             " WHERE received_ms < ?1 LIMIT ?2)",
 };
 
-/* The writes of put_event, inside its transaction. Returns the SQLite code; *res says what
- * was decided. A duplicate or stale event returns before anything but the key is written. */
-static int write_event(struct sb_store *st, const struct sb_store_event *ev,
-                       enum sb_store_event_result *res)
+/* The writes of one event, inside put_events' transaction. Returns the SQLite code; sets
+ * ev->result and ev->seq. A duplicate or stale event returns before anything but the key is
+ * written. */
+static int write_event(struct sb_store *st, struct sb_store_event *ev)
 {
     sqlite3_stmt *s = st->istmt[I_KEY_PUT];
     int rc;
@@ -53,7 +53,7 @@ static int write_event(struct sb_store *st, const struct sb_store_event *ev,
         return rc;
     }
     if (sqlite3_changes(st->db) == 0) {
-        *res = SB_STORE_EVENT_DUPLICATE;
+        ev->result = SB_STORE_EVENT_DUPLICATE;
         return SQLITE_OK;
     }
     /* Rank 0 (an unknown status) is always published and never stored: it cannot make a
@@ -72,7 +72,7 @@ static int write_event(struct sb_store *st, const struct sb_store_event *ev,
             return rc;
         }
         if (ev->rank <= stored) {
-            *res = SB_STORE_EVENT_STALE; /* the key stays: a redelivery is a duplicate */
+            ev->result = SB_STORE_EVENT_STALE; /* the key stays: a redelivery is a duplicate */
             return SQLITE_OK;
         }
         s = st->istmt[I_STATUS_SET];
@@ -94,6 +94,7 @@ static int write_event(struct sb_store *st, const struct sb_store_event *ev,
     if (rc != SQLITE_OK) {
         return rc;
     }
+    ev->seq = sqlite3_last_insert_rowid(st->db);
     if (ev->contact) {
         s = st->istmt[I_CONTACT_SET];
         sqlite3_bind_text(s, 1, ev->contact, -1, SQLITE_STATIC);
@@ -111,50 +112,100 @@ static int write_event(struct sb_store *st, const struct sb_store_event *ev,
             return rc;
         }
     }
-    *res = SB_STORE_EVENT_STORED;
+    ev->result = SB_STORE_EVENT_STORED;
     return SQLITE_OK;
 }
 
-/* One BEGIN IMMEDIATE .. COMMIT under the lock, so the key, the rank, the inbox row and the
- * contact are all kept or none is: a failure (a full disk) rolls the key back too, the listener
- * answers 503, and Sinch's retry is stored as new. sb_store_flush() runs its own transaction
- * under the same lock and ends it before unlocking, so the two never nest; settle checks it. */
-enum sb_err sb_store_put_event(struct sb_store *st, const struct sb_store_event *ev,
-                               enum sb_store_event_result *result)
+/* Nothing to publish: what a failed or refused batch reports for each of its events. */
+static void forget(struct sb_store_event *evs, size_t n)
 {
-    enum sb_store_event_result res = SB_STORE_EVENT_DUPLICATE;
+    for (size_t i = 0; i < n; i++) {
+        evs[i].result = SB_STORE_EVENT_DUPLICATE;
+        evs[i].seq = 0;
+    }
+}
+
+static bool valid_event(const struct sb_store_event *ev)
+{
+    return ev->dedupe_key && ev->topic && ev->payload && ev->rank >= 0;
+}
+
+/* One BEGIN IMMEDIATE .. COMMIT under the lock for the whole batch, so each event's key, rank,
+ * inbox row and contact are all kept or none is, and a burst of webhooks costs one commit: a
+ * failure (a full disk) rolls every key back too, the listener answers 503, and Sinch's retries
+ * are stored as new. sb_store_flush() runs its own transaction under the same lock and ends it
+ * before unlocking, so the two never nest; settle checks it. */
+enum sb_err sb_store_put_events(struct sb_store *st, struct sb_store_event *evs, size_t n)
+{
     enum sb_err err;
+    bool staged = false;
+    size_t i = 0;
     int rc;
 
-    if (result) {
-        *result = SB_STORE_EVENT_DUPLICATE; /* on failure: nothing to publish */
-    }
-    if (!st || !ev || !result || !ev->dedupe_key || !ev->topic || !ev->payload || ev->rank < 0) {
+    if (!evs && n) {
         return SB_E_INVAL;
     }
-    err = sb_store_lock(st, "put event");
+    forget(evs, n); /* until the commit: nothing to publish */
+    for (size_t k = 0; k < n; k++) {
+        if (!valid_event(&evs[k])) {
+            return SB_E_INVAL;
+        }
+    }
+    if (!st) {
+        return SB_E_INVAL;
+    }
+    if (n == 0) {
+        return SB_OK;
+    }
+    err = sb_store_lock(st, "put events");
     if (err != SB_OK) {
         return err;
     }
-    err = sb_store_settle(st, "put event");
+    err = sb_store_settle(st, "put events");
     if (err != SB_OK) {
         goto out;
     }
     rc = sb_store_begin(st);
+    for (; rc == SQLITE_OK && i < n; i++) {
+        rc = write_event(st, &evs[i]);
+    }
+    /* The turn's other staged writes (outcomes, acknowledged inbox rows) ride along: one
+     * commit a turn. Their own failure does not cost the events. */
     if (rc == SQLITE_OK) {
-        rc = write_event(st, ev, &res);
+        rc = sb_store_apply_staged(st, &staged);
     }
     if (rc == SQLITE_OK) {
-        rc = sb_store_commit(st); /* a duplicate commits an empty transaction */
+        rc = sb_store_commit(st); /* all duplicates: an empty transaction */
+    }
+    if (rc == SQLITE_OK && staged) {
+        sb_store_staged_committed(st);
     }
     if (rc != SQLITE_OK) {
-        err = sb_store_fail(st, rc, "put event %s on %s", ev->dedupe_key, ev->topic);
+        const struct sb_store_event *at = &evs[i > 0 ? i - 1 : 0];
+        err = sb_store_fail(st, rc, "put %zu events (at %s on %s)", n, at->dedupe_key, at->topic);
         sb_store_rollback(st);
-        goto out;
+        forget(evs, n);
     }
-    *result = res;
 out:
     sb_store_unlock(st);
+    return err;
+}
+
+enum sb_err sb_store_put_event(struct sb_store *st, const struct sb_store_event *ev,
+                               enum sb_store_event_result *result)
+{
+    struct sb_store_event one;
+    enum sb_err err;
+
+    if (result) {
+        *result = SB_STORE_EVENT_DUPLICATE; /* on failure: nothing to publish */
+    }
+    if (!st || !ev || !result) {
+        return SB_E_INVAL;
+    }
+    one = *ev;
+    err = sb_store_put_events(st, &one, 1);
+    *result = one.result;
     return err;
 }
 

@@ -1,6 +1,8 @@
 /* The HTTP listener: an lws vhost on the loop's context. It routes the few endpoints, gathers a
  * webhook's body within its limit, hands complete requests to the handlers and writes their
- * answers (status line, headers and body in one write). Thread: loop. */
+ * answers (status line, headers and body in one write): at once, or, for a webhook the handler
+ * deferred, from LWS_CALLBACK_HTTP_WRITEABLE once sb_webhook_answer() gave the answer.
+ * Thread: loop. */
 #include "adapters/webhook.h"
 
 #include <errno.h>
@@ -16,6 +18,23 @@
 #define HEADER_VALUE_MAX 256 /* signature headers are ~44 characters; longer ones are refused */
 #define HEADER_ROOM      512
 #define BODY_TIMEOUT_S   10 /* a client must send its whole body within this */
+#define ANSWER_TIMEOUT_S 30 /* a deferred answer that never comes (a bug) frees the connection */
+
+struct txn;
+
+/* A deferred answer. Two owners while it is unanswered: the connection (txn->pending) and the
+ * handler. sb_webhook_answer() hands the handler's share to the connection, which writes the
+ * answer and frees it; a connection that closes first lets go of its share (wsi NULL) and the
+ * handler's answer frees it unwritten. Unanswered ones are listed in the webhook, so that
+ * freeing the listener can let go of them too. */
+struct sb_webhook_pending {
+    struct sb_webhook_pending *prev, *next; /* in wh->pending while unanswered and connected */
+    struct sb_webhook *wh;
+    struct lws *wsi; /* NULL once the connection let go */
+    struct txn *t;   /* its transaction (lws's per-session data), while wsi is set */
+    bool answered;
+    struct sb_http_answer ans;
+};
 
 struct sb_webhook {
     const struct sb_config *cfg;
@@ -23,6 +42,7 @@ struct sb_webhook {
     void *arg;
     struct lws_vhost *vhost;
     struct lws_protocols protocols[2];
+    struct sb_webhook_pending *pending; /* unanswered deferred answers, newest first */
 };
 
 enum endpoint { EP_WEBHOOK, EP_HEALTHZ, EP_READYZ, EP_METRICS, EP_NONE };
@@ -34,6 +54,7 @@ struct txn {
     size_t body_len;
     size_t body_cap; /* its Content-Length */
     bool close_after;
+    struct sb_webhook_pending *pending; /* a deferred answer, while the handler has it */
 };
 
 static struct sb_webhook *webhook_of(struct lws *wsi)
@@ -128,12 +149,88 @@ static const char *custom_header(struct lws *wsi, const char *name, char *buf, i
     return buf;
 }
 
+/* ---- deferred answers ---- */
+
+static void unlist(struct sb_webhook_pending *p)
+{
+    if (!p->wh) {
+        return;
+    }
+    if (p->prev) {
+        p->prev->next = p->next;
+    } else {
+        p->wh->pending = p->next;
+    }
+    if (p->next) {
+        p->next->prev = p->prev;
+    }
+    p->prev = p->next = NULL;
+    p->wh = NULL;
+}
+
+static struct sb_webhook_pending *pending_new(struct sb_webhook *wh, struct lws *wsi, struct txn *t)
+{
+    struct sb_webhook_pending *p = calloc(1, sizeof(*p));
+
+    if (!p) {
+        return NULL;
+    }
+    p->wh = wh;
+    p->wsi = wsi;
+    p->t = t;
+    p->next = wh->pending;
+    if (p->next) {
+        p->next->prev = p;
+    }
+    wh->pending = p;
+    return p;
+}
+
+/* The connection lets go of its deferred answer (it closes, or its transaction ends): an
+ * answered one is freed unwritten, an unanswered one waits for the handler's answer. */
+static void release_pending(struct txn *t)
+{
+    struct sb_webhook_pending *p = t->pending;
+
+    if (!p) {
+        return;
+    }
+    t->pending = NULL;
+    if (p->answered) {
+        free(p->ans.body);
+        free(p);
+        return;
+    }
+    unlist(p);
+    p->wsi = NULL;
+    p->t = NULL;
+}
+
+void sb_webhook_answer(struct sb_webhook_pending *p, int status, const char *body)
+{
+    if (!p) {
+        return;
+    }
+    if (!p->wsi) {
+        free(p); /* the client went away: nobody to answer */
+        return;
+    }
+    unlist(p);
+    p->answered = true;
+    p->ans.status = status;
+    p->ans.body = body ? strdup(body) : NULL; /* NULL on OOM: the status alone still goes */
+    lws_callback_on_writable(p->wsi);
+}
+
+/* ---- handlers ---- */
+
 static int run_webhook(struct lws *wsi, struct txn *t)
 {
     struct sb_webhook *wh = webhook_of(wsi);
     char nonce[HEADER_VALUE_MAX], ts[HEADER_VALUE_MAX], sig[HEADER_VALUE_MAX];
     char alg[HEADER_VALUE_MAX], ctype[HEADER_VALUE_MAX];
     struct sb_http_answer ans = {.status = 500};
+    struct sb_webhook_pending *p = pending_new(wh, wsi, t);
     struct sb_webhook_request rq = {
         .body = t->body ? t->body : "",
         .body_len = t->body_len,
@@ -141,6 +238,7 @@ static int run_webhook(struct lws *wsi, struct txn *t)
         .timestamp = custom_header(wsi, "x-sinch-webhook-signature-timestamp:", ts, sizeof(ts)),
         .signature = custom_header(wsi, "x-sinch-webhook-signature:", sig, sizeof(sig)),
         .algorithm = custom_header(wsi, "x-sinch-webhook-signature-algorithm:", alg, sizeof(alg)),
+        .pending = p,
     };
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE) > 0 &&
         lws_hdr_copy(wsi, ctype, sizeof(ctype), WSI_TOKEN_HTTP_CONTENT_TYPE) > 0) {
@@ -149,6 +247,32 @@ static int run_webhook(struct lws *wsi, struct txn *t)
     wh->handlers.webhook(wh->arg, &rq, &ans);
     free(t->body);
     t->body = NULL;
+    if (p && ans.status == SB_HTTP_PENDING) {
+        /* Written by on_writeable(); the handler may have answered already (a full batch). */
+        t->pending = p;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, ANSWER_TIMEOUT_S);
+        return 0;
+    }
+    if (p) {
+        unlist(p);
+        free(p);
+    }
+    if (ans.status == SB_HTTP_PENDING) {
+        ans.status = 500; /* a handler that defers without a handle: a bug */
+    }
+    return answer(wsi, t, &ans, NULL);
+}
+
+/* LWS_CALLBACK_HTTP_WRITEABLE with an answered deferred request: writes the answer. */
+static int on_writeable(struct lws *wsi, struct txn *t)
+{
+    struct sb_webhook_pending *p = t->pending;
+    struct sb_http_answer ans;
+
+    t->pending = NULL;
+    ans = p->ans;
+    free(p);
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
     return answer(wsi, t, &ans, NULL);
 }
 
@@ -276,16 +400,31 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY:
         return on_body(t, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (t->pending) {
+            /* lws 4.1 calls this again, at every service, when bytes follow the body while
+             * the answer is deferred (a pipelining client): the request is handled once. (It
+             * misreads a pipelined POST's body anyway, deferred or not; no webhook sender
+             * pipelines.) */
+            return 0;
+        }
         lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
         if (t->body) {
             t->body[t->body_len] = '\0';
         }
         return run_webhook(wsi, t);
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (t && t->pending && t->pending->answered) {
+            return on_writeable(wsi, t);
+        }
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
     case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* Whichever of these lws gives first; the rest find nothing left to free. */
         if (t) {
             free(t->body);
             t->body = NULL;
+            release_pending(t);
         }
         return 0;
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
@@ -339,6 +478,18 @@ void sb_webhook_free(struct sb_webhook *wh)
 {
     if (!wh) {
         return;
+    }
+    /* lws closes the vhost's connections later (at its next service, or with the context): let
+     * go of the unanswered deferred answers now, so that their handlers' answers are dropped
+     * and no connection refers to them. */
+    while (wh->pending) {
+        struct sb_webhook_pending *p = wh->pending;
+        if (p->t) {
+            p->t->pending = NULL;
+        }
+        unlist(p);
+        p->wsi = NULL;
+        p->t = NULL;
     }
     lws_vhost_destroy(wh->vhost);
     free(wh);

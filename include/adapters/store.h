@@ -5,7 +5,8 @@
  * Threads: sb_store_put_command() runs on paho's receive thread and commits before it returns;
  * everything else runs on the loop. One connection, guarded by the store's mutex. The loop's
  * writes are staged in memory and applied by sb_store_flush() in one transaction, so a burst
- * of a thousand outcomes costs one commit. */
+ * of a thousand outcomes costs one commit; a loop turn's webhook events are stored by
+ * sb_store_put_events() in one transaction, which takes the staged writes along. */
 #ifndef SB_ADAPTERS_STORE_H
 #define SB_ADAPTERS_STORE_H
 
@@ -110,7 +111,15 @@ enum sb_err sb_store_lookup_message(struct sb_store *st, const char *message_id,
 
 /* ---- Inbound (issue 3): webhook events stored before their 200, published from the inbox ---- */
 
-/* One verified, normalised webhook event to keep. Strings are borrowed for the call. */
+enum sb_store_event_result {
+    SB_STORE_EVENT_STORED,    /* new: in the inbox, to be published */
+    SB_STORE_EVENT_DUPLICATE, /* its key was seen before: nothing stored, nothing to publish */
+    SB_STORE_EVENT_STALE,     /* a delivery report at or below its message's stored rank: the
+                               * key is kept (a redelivery stays a duplicate), not published */
+};
+
+/* One verified, normalised webhook event to keep. The caller fills the inputs, whose strings
+ * are borrowed for the call; sb_store_put_events() sets result and seq. */
 struct sb_store_event {
     const char *dedupe_key; /* the event's key (facts section 9); kept until keep_until_ms */
     int64_t keep_until_ms;  /* at least 24 h from now (PRODUCT.md promise 2) */
@@ -122,18 +131,28 @@ struct sb_store_event {
     const char *status;     /* delivery reports: the status name, else NULL */
     const char *contact; /* MESSAGE_INBOUND: the sender (BRIDGE_WINDOW_CHECK, history), else NULL */
     int64_t received_ms; /* wall clock */
+    /* Set by sb_store_put_events(): */
+    enum sb_store_event_result result; /* what was decided */
+    int64_t seq; /* STORED: its inbox row (for sb_store_stage_inbox_done()), else 0 */
 };
 
-enum sb_store_event_result {
-    SB_STORE_EVENT_STORED,    /* new: in the inbox, to be published */
-    SB_STORE_EVENT_DUPLICATE, /* its key was seen before: nothing stored, nothing to publish */
-    SB_STORE_EVENT_STALE,     /* a delivery report at or below its message's stored rank: the
-                               * key is kept (a redelivery stays a duplicate), not published */
-};
+/* Stores a batch of events in ONE transaction, committed before it returns (the webhooks'
+ * 200s follow): for each, in order, the dedupe key, then (unless duplicate or stale) the inbox
+ * row, the message's new rank and the contact's last inbound time. What an earlier event of
+ * the batch wrote counts for the later ones, so the rules stay exact inside a batch: a second
+ * copy of an event is DUPLICATE, and a DELIVERED after a READ of the same message is STALE.
+ * A delivery report with rank 0 is always stored. Sets every event's result and seq.
+ * On failure (a full disk) nothing of the batch is kept, not even a key, and every result is
+ * DUPLICATE (nothing to publish): the listener answers 503 and Sinch delivers them again.
+ * SB_E_INVAL, with nothing written, when an event lacks its key, topic or payload.
+ * The writes staged by sb_store_stage_*() go in the same transaction (one commit a loop turn),
+ * under a savepoint: when one of them fails they are undone and stay staged for the next
+ * sb_store_flush(), and the events are committed all the same. Thread: loop. */
+enum sb_err sb_store_put_events(struct sb_store *st, struct sb_store_event *evs,
+                                size_t n) SB_MUST_CHECK;
 
-/* Stores an event in one transaction, committed before it returns (the webhook's 200 follows):
- * the dedupe key, then (unless duplicate or stale) the inbox row, the message's new rank and the
- * contact's last inbound time. A delivery report with rank 0 is always stored. Thread: loop. */
+/* sb_store_put_events() of the one event `ev` (borrowed; its result and seq are not set),
+ * committed before it returns. Thread: loop. */
 enum sb_err sb_store_put_event(struct sb_store *st, const struct sb_store_event *ev,
                                enum sb_store_event_result *result) SB_MUST_CHECK;
 

@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "adapters/store.h"
@@ -28,6 +29,9 @@ enum sb_store_stmt {
     S_DEPTH,
     S_COUNT_HANDED,
     S_LOOKUP,
+    S_SAVEPOINT, /* the staged writes inside put_events' transaction */
+    S_ROLLBACK_TO,
+    S_RELEASE,
     S_COUNT,
 };
 
@@ -84,6 +88,16 @@ enum sb_err sb_store_settle(struct sb_store *st, const char *what);
 int sb_store_begin(struct sb_store *st);
 int sb_store_commit(struct sb_store *st);
 void sb_store_rollback(struct sb_store *st);
+
+/* Applies the staged writes inside the caller's transaction (put_events': one commit a turn),
+ * under a savepoint: when one fails they are all undone, logged, and kept staged for the next
+ * sb_store_flush(), and the caller's own writes go on. Sets *applied; if true the caller calls
+ * sb_store_staged_committed() once its COMMIT succeeded (a failed COMMIT rolls them back with
+ * the rest, and they stay staged). Returns a SQLite error only when the savepoint could not be
+ * undone or ended: then the caller must roll its whole transaction back. The caller holds the
+ * lock. */
+int sb_store_apply_staged(struct sb_store *st, bool *applied);
+void sb_store_staged_committed(struct sb_store *st);
 
 /* Runs a count(*)-like statement whose parameters are bound, resets it. Caller holds the lock. */
 enum sb_err sb_store_count(struct sb_store *st, sqlite3_stmt *s, int64_t *out, const char *what);

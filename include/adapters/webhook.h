@@ -3,7 +3,9 @@
  * not Sinch: a request it accepts goes to the handlers, which fill in the answer.
  * Limits: a body over 1 MiB is answered 413 before it is read; a request without
  * Content-Length is answered 411 and the connection closed; headers are bounded; a slow or idle
- * connection is closed after a few seconds. Thread: loop, for everything. */
+ * connection is closed after a few seconds. The webhook handler may answer later (a deferred
+ * answer, below), so that a turn's webhooks share one store commit; every other answer is
+ * written at once. Thread: loop, for everything. */
 #ifndef SB_ADAPTERS_WEBHOOK_H
 #define SB_ADAPTERS_WEBHOOK_H
 
@@ -17,7 +19,15 @@
 
 struct sb_webhook;
 
-/* A webhook POST; everything borrowed for the call. Header values are NULL when absent. */
+/* A webhook request whose answer the handler gives later, with sb_webhook_answer(). Opaque:
+ * it outlives its connection when the client goes away first (the answer is then dropped). */
+struct sb_webhook_pending;
+
+/* ans->status of a handler that keeps rq->pending and answers later. */
+#define SB_HTTP_PENDING 0
+
+/* A webhook POST; everything borrowed for the call, except `pending` (see there). Header
+ * values are NULL when absent. */
 struct sb_webhook_request {
     const char *body; /* NUL-terminated after body_len bytes */
     size_t body_len;
@@ -26,6 +36,10 @@ struct sb_webhook_request {
     const char *timestamp; /* x-sinch-webhook-signature-timestamp */
     const char *signature; /* x-sinch-webhook-signature */
     const char *algorithm; /* x-sinch-webhook-signature-algorithm */
+    /* For a deferred answer: a handler that sets ans->status to SB_HTTP_PENDING takes this
+     * handle and must pass it to sb_webhook_answer() exactly once; with any other status it
+     * leaves it alone. NULL when the listener had no memory for one: answer now. */
+    struct sb_webhook_pending *pending;
 };
 
 /* What a handler answers. body is owned (free()) and may be NULL. */
@@ -45,7 +59,13 @@ struct sb_webhook_handlers {
 enum sb_err sb_webhook_new(const struct sb_config *cfg, struct sb_loop *loop,
                            const struct sb_webhook_handlers *handlers, void *arg,
                            struct sb_webhook **out) SB_MUST_CHECK;
-/* Stops listening and frees. Accepts NULL. */
+/* Stops listening and frees. Accepts NULL. Handles still held stay valid for
+ * sb_webhook_answer() (which then drops the answer). */
 void sb_webhook_free(struct sb_webhook *wh);
+
+/* Answers a deferred request: `status` with `body` (borrowed: copied; NULL for none), written
+ * as soon as the connection can take it. Releases the handle in every case: when the client
+ * went away meanwhile, the answer is dropped. Accepts NULL. */
+void sb_webhook_answer(struct sb_webhook_pending *p, int status, const char *body);
 
 #endif

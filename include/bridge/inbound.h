@@ -1,7 +1,11 @@
 /* Inbound: Sinch's webhooks to MQTT. A webhook is verified (signature, time window), parsed and
- * normalised, deduplicated and stored in one transaction, and only then answered 200; the
- * inbox is then published at QoS 1, in the order it was stored, each row deleted when the broker
- * acknowledges it. With the broker away the bridge keeps answering 200 and storing.
+ * normalised, and staged in memory with its request's answer deferred; at the end of the loop
+ * turn (sb_inbound_flush()) the turn's events are deduplicated and stored in ONE transaction,
+ * only then answered 200 (503 when the commit failed: Sinch delivers them again), and then
+ * published at QoS 1 straight from memory, in the order they were stored, each inbox row
+ * deleted when the broker acknowledges it. The inbox is read back from the store only at start
+ * and when the in-memory window is full (a broker outage, a broker slower than the webhooks).
+ * With the broker away the bridge keeps answering 200 and storing.
  * Thread: loop, for every function. */
 #ifndef SB_BRIDGE_INBOUND_H
 #define SB_BRIDGE_INBOUND_H
@@ -29,9 +33,16 @@ enum sb_err sb_inbound_new(const struct sb_config *cfg, struct sb_loop *loop,
                            struct sb_inbound **out) SB_MUST_CHECK;
 void sb_inbound_free(struct sb_inbound *in);
 
-/* Handles POST BRIDGE_WEBHOOK_PATH: fills in the answer (200, 400, 401, 503). */
+/* Handles POST BRIDGE_WEBHOOK_PATH: answers 400, 401 or 503 at once; a verified event is
+ * staged and answered later (ans->status SB_HTTP_PENDING: it takes rq->pending and answers it
+ * with sb_webhook_answer() after the commit). A request without a handle is answered 503. */
 void sb_inbound_webhook(struct sb_inbound *in, const struct sb_webhook_request *rq,
                         struct sb_http_answer *ans);
+/* Commits the staged events in one transaction, answers their requests (200, or 503 for all
+ * when the commit failed: none of them is kept), then publishes the stored ones. Called at
+ * the end of every loop turn, and when a turn stages more events than one commit takes.
+ * Accepts NULL (a turn that ends before the module exists). */
+void sb_inbound_flush(struct sb_inbound *in);
 void sb_inbound_on_published(struct sb_inbound *in, uint64_t tag, bool ok);
 void sb_inbound_on_mqtt(struct sb_inbound *in, bool up);
 /* Publishes what an earlier run left in the inbox. */

@@ -24,8 +24,10 @@ void sb_loop_free(struct sb_loop *loop);
  * after the loop was freed; then fn is not called and arg still belongs to the caller. */
 enum sb_err sb_loop_post(struct sb_loop *loop, sb_loop_fn fn, void *arg) SB_MUST_CHECK;
 
-/* Sets the function called at the end of every loop turn (after posts or a timer ran): where
- * staged store writes become one transaction. Thread: loop, before sb_loop_run(). */
+/* Sets the function called at the end of every loop turn: a timer's callback, or one pass over
+ * the sockets poll() found ready (the posts among them; a batch of 256 posts when more are
+ * queued). Where staged store writes and the turn's webhook events become one transaction.
+ * Thread: loop, before sb_loop_run(). */
 void sb_loop_set_turn_end(struct sb_loop *loop, sb_loop_fn fn, void *arg);
 
 /* Runs until sb_loop_stop(). Thread: the loop's (it becomes the loop). */

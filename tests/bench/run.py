@@ -228,6 +228,20 @@ class Bench:
             raise Failure("sinch-sim: %s %s: %s" % (method, path, e))
         return json.loads(text) if text else None
 
+    def bridge_metric(self, name):
+        """An unlabelled counter or gauge from the bridge's /metrics, or None when it has none
+        (an older build)."""
+        url = "http://127.0.0.1:%d/metrics" % self.listen_port
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
     def start_bridge(self, name="data"):
         """A bridge with a fresh store (BRIDGE_DATA_DIR <dir>/<name>), online when it returns."""
         env = {k: v for k, v in os.environ.items()
@@ -606,10 +620,12 @@ class Bench:
         n = self.args.inbound_count
         pid = self.bridge.pid
         counter = self.start_counter(n, T_INBOUND - 10)
+        commits0 = self.bridge_metric("sinch_bridge_inbox_commits_total")
         watch = Watch(self, pid, "perf-inbound.data" if self.args.perf else None)
         f = self.run_webhooks(n, T_INBOUND)
         c = self.finish_counter(counter, n, "inbound burst")
         watch.stop()
+        commits1 = self.bridge_metric("sinch_bridge_inbox_commits_total")
 
         t0 = float(f["t0_mono"])
         rate = float(f["rate"])
@@ -634,6 +650,10 @@ class Bench:
             self.row("inbound: last event after the last answer", "%.2f s"
                      % (float(c["t_last_mono"]) - t0 - float(f["seconds"])),
                      "the inbox's backlog when the webhooks stopped")
+        if commits0 is not None and commits1 is not None and commits1 > commits0:
+            self.row("inbound: store commits in the burst", "%.0f" % (commits1 - commits0),
+                     "%.1f webhooks a commit (sinch_bridge_inbox_commits_total): one a loop turn"
+                     % (n / (commits1 - commits0)))
         watch.rows(n, "webhooks", "the inbound burst")
         self.row("load generators' CPU in the inbound burst", "webhook_load %.2f s, mqtt_load "
                  "count %.2f s" % (self.load_cpu, self.counter_cpu),

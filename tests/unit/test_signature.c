@@ -452,6 +452,19 @@ static void test_names(void)
     CHECK_STR(sb_sig_verdict_name((enum sb_sig_verdict)99), "unknown");
 }
 
+/* sb_sha256_hex(): FIPS 180-2's "abc" and empty-message digests, lower-case hex. */
+static void test_sha256_hex(void)
+{
+    char buf[65];
+    const char *out = buf;
+
+    memset(buf, 'z', sizeof(buf));
+    sb_sha256_hex("abc", 3, buf);
+    CHECK_STR(out, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    sb_sha256_hex("", 0, buf);
+    CHECK_STR(out, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
 int main(void)
 {
     test_body_b_digest();
@@ -462,5 +475,6 @@ int main(void)
     test_round_trip();
     test_compute_errors();
     test_names();
+    test_sha256_hex();
     return check_report();
 }

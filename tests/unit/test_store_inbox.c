@@ -1,8 +1,9 @@
 /* Unit tests of the store's inbound half (adapters/store/store_inbox.c), on real files in a
- * mkdtemp directory: put_event's decisions (new, duplicate, stale) as a table, the inbox (load
- * order, staged deletes, depth), last inbound times, the v1 -> v2 migration, prune of keys and
- * statuses, a full disk (the key is not kept), a kill -9 right after put_event returns, and
- * put_event on the loop while paho's thread puts commands. */
+ * mkdtemp directory: put_event's decisions (new, duplicate, stale) as a table, the same rules
+ * inside one put_events batch, the inbox (load order, staged deletes, depth), last inbound
+ * times, the v1 -> v2 migration, prune of keys and statuses, a full disk (the key is not kept;
+ * a failed batch keeps nothing), a kill -9 right after put_event returns, and put_event on the
+ * loop while paho's thread puts commands. */
 #include "adapters/store.h"
 
 #include <dirent.h>
@@ -201,6 +202,188 @@ static void test_put_event_table(void)
         CHECK(raw_int(dir, "SELECT count(*) FROM event_keys WHERE key = 'k'") == 0);
         CHECK(sb_store_put_event(st, &ok, &res) == SB_OK && res == SB_STORE_EVENT_STORED);
     }
+    sb_store_close(st);
+}
+
+/* ---- batches (put_events: one transaction for a loop turn's webhooks) ---- */
+
+/* Fills ev as a delivery report (message_id set) or, without one, an inbound message. The
+ * strings are borrowed from the caller's table. */
+static void batch_event(struct sb_store_event *ev, const char *key, const char *message_id,
+                        int rank, const char *payload, int64_t ms)
+{
+    *ev = (struct sb_store_event){
+        .dedupe_key = key,
+        .keep_until_ms = ms + 24 * 3600 * 1000LL,
+        .topic = message_id ? "sinch/delivery/whatsapp/46700000000"
+                            : "sinch/inbound/whatsapp/46700000001",
+        .payload = payload,
+        .message_id = message_id,
+        .channel = message_id ? "WHATSAPP" : NULL,
+        .rank = rank,
+        .contact = message_id ? NULL : "+46700000001",
+        .received_ms = ms,
+        /* what put_events must overwrite */
+        .result = SB_STORE_EVENT_STALE,
+        .seq = -7,
+    };
+}
+
+/* One batch decides each event as put_event would one after the other: a second copy of an
+ * event is a duplicate, a status after a higher one of its message is stale, and each stored
+ * event gets its inbox seq, in order. Ranks: 1 QUEUED, 2 DELIVERED, 3 READ. */
+static void test_batch_rules(void)
+{
+    static const struct {
+        const char *key;
+        const char *message_id; /* NULL: an inbound message */
+        int rank;
+        enum sb_store_event_result want;
+        const char *note;
+    } rows[] = {
+        {"in-1", NULL, 0, SB_STORE_EVENT_STORED, "an inbound message"},
+        {"in-1", NULL, 0, SB_STORE_EVENT_DUPLICATE, "its second copy, same batch"},
+        {"d-1", "M1", 2, SB_STORE_EVENT_STORED, "DELIVERED"},
+        {"r-1", "M1", 3, SB_STORE_EVENT_STORED, "then READ: both published, in order"},
+        {"r-2", "M2", 3, SB_STORE_EVENT_STORED, "READ first"},
+        {"d-2", "M2", 2, SB_STORE_EVENT_STALE, "then DELIVERED: stale"},
+        {"d-2", "M2", 2, SB_STORE_EVENT_DUPLICATE, "the stale one again"},
+        {"q-2", "M2", 1, SB_STORE_EVENT_STALE, "QUEUED after READ"},
+        {"in-2", NULL, 0, SB_STORE_EVENT_STORED, "another inbound message"},
+        {"r-1", "M1", 3, SB_STORE_EVENT_DUPLICATE, "a redelivery of READ"},
+    };
+    enum { N = sizeof(rows) / sizeof(rows[0]) };
+    char payloads[N][32];
+    struct sb_store_event evs[N];
+    char dir[128];
+    struct sb_store *st;
+    struct inbox_rows *got;
+    size_t stored = 0;
+    int64_t last = 0;
+
+    case_dir(dir, sizeof(dir), "batch-rules");
+    st = open_ok(dir);
+    if (!st) {
+        return;
+    }
+    for (size_t i = 0; i < N; i++) {
+        snprintf(payloads[i], sizeof(payloads[i]), "{\"row\":%zu}", i);
+        batch_event(&evs[i], rows[i].key, rows[i].message_id, rows[i].rank, payloads[i],
+                    1000 + (int64_t)i);
+    }
+    CHECK(sb_store_put_events(st, evs, N) == SB_OK);
+    for (size_t i = 0; i < N; i++) {
+        bool is_stored = rows[i].want == SB_STORE_EVENT_STORED;
+        CHECKF(evs[i].result == rows[i].want, "row %zu (%s): result %d", i, rows[i].note,
+               (int)evs[i].result);
+        CHECKF(is_stored ? evs[i].seq > last : evs[i].seq == 0, "row %zu (%s): seq %lld", i,
+               rows[i].note, (long long)evs[i].seq);
+        if (is_stored) {
+            last = evs[i].seq;
+            stored++;
+        }
+    }
+    /* The inbox holds the stored ones under the seqs the batch reported, in batch order. */
+    got = load_all(st, 0, MAX_ROWS);
+    CHECK(got->n == stored);
+    for (size_t i = 0, k = 0; i < N && k < got->n; i++) {
+        if (rows[i].want == SB_STORE_EVENT_STORED) {
+            CHECKF(got->seq[k] == evs[i].seq && strcmp(got->payload[k], payloads[i]) == 0,
+                   "inbox row %zu: %s", k, got->payload[k]);
+            k++;
+        }
+    }
+    CHECK(raw_int(dir, "SELECT rank FROM message_status WHERE message_id = 'M1'") == 3);
+    CHECK(raw_int(dir, "SELECT rank FROM message_status WHERE message_id = 'M2'") == 3);
+    CHECK(raw_int(dir, "SELECT count(*) FROM event_keys") == 7); /* stale keys kept too */
+    CHECK(raw_int(dir, "SELECT count(*) FROM messages_in") == 2);
+    {
+        int64_t when = 0;
+        CHECK(sb_store_last_inbound(st, "+46700000001", &when) == SB_OK && when == 1008);
+    }
+    /* The next batch sees the first: a redelivery is a duplicate there too. */
+    batch_event(&evs[0], "d-1", "M1", 2, payloads[0], 5000);
+    batch_event(&evs[1], "in-3", NULL, 0, payloads[1], 5001);
+    CHECK(sb_store_put_events(st, evs, 2) == SB_OK);
+    CHECK(evs[0].result == SB_STORE_EVENT_DUPLICATE && evs[0].seq == 0);
+    CHECK(evs[1].result == SB_STORE_EVENT_STORED && evs[1].seq > last);
+    sb_store_close(st);
+}
+
+/* Batches bigger than a loop turn's, an empty one, bad input (nothing written), and the staged
+ * writes riding along in the batch's transaction (kept staged when they fail, without costing
+ * the events). */
+static void test_batch_edges(void)
+{
+    enum { BIG = 600 };
+    static char keys[BIG][16];
+    static struct sb_store_event evs[BIG];
+    char dir[128];
+    struct sb_store *st;
+    int64_t depth = -1;
+    struct inbox_rows *got;
+    size_t bad = 0;
+
+    case_dir(dir, sizeof(dir), "batch-edges");
+    st = open_ok(dir);
+    if (!st) {
+        return;
+    }
+    for (int i = 0; i < BIG; i++) {
+        snprintf(keys[i], sizeof(keys[i]), "big-%d", i);
+        batch_event(&evs[i], keys[i], NULL, 0, "{}", i);
+    }
+    CHECK(sb_store_put_events(st, evs, BIG) == SB_OK);
+    for (int i = 0; i < BIG; i++) {
+        bad +=
+            evs[i].result != SB_STORE_EVENT_STORED || (i > 0 && evs[i].seq != evs[i - 1].seq + 1);
+    }
+    CHECK(bad == 0);
+    CHECK(sb_store_inbox_depth(st, &depth) == SB_OK && depth == BIG);
+    CHECK(sb_store_put_events(st, evs, 0) == SB_OK);
+    CHECK(sb_store_put_events(st, NULL, 0) == SB_OK);
+
+    /* Bad input: nothing of the batch is written, nothing is to be published. */
+    batch_event(&evs[0], "ok-1", NULL, 0, "{}", 1);
+    batch_event(&evs[1], "ok-2", NULL, 0, "{}", 1);
+    evs[1].payload = NULL;
+    CHECK(sb_store_put_events(st, evs, 2) == SB_E_INVAL);
+    CHECK(evs[0].result == SB_STORE_EVENT_DUPLICATE && evs[0].seq == 0);
+    evs[1].payload = "{}";
+    evs[1].rank = -1;
+    CHECK(sb_store_put_events(st, evs, 2) == SB_E_INVAL);
+    evs[1].rank = 0;
+    evs[1].dedupe_key = NULL;
+    CHECK(sb_store_put_events(st, evs, 2) == SB_E_INVAL);
+    CHECK(sb_store_put_events(st, NULL, 1) == SB_E_INVAL);
+    CHECK(sb_store_put_events(NULL, evs, 1) == SB_E_INVAL);
+    CHECK(raw_int(dir, "SELECT count(*) FROM event_keys WHERE key LIKE 'ok-%'") == 0);
+
+    /* Staged deletes are applied by the batch's commit: no flush needed. */
+    got = load_all(st, 0, 3);
+    CHECK(got->n == 3);
+    for (size_t k = 0; k < got->n; k++) {
+        sb_store_stage_inbox_done(st, got->seq[k]);
+    }
+    evs[1].dedupe_key = "ok-2";
+    CHECK(sb_store_put_events(st, evs, 2) == SB_OK && evs[1].result == SB_STORE_EVENT_STORED);
+    CHECK(sb_store_staged(st) == 0);
+    CHECK(sb_store_inbox_depth(st, &depth) == SB_OK && depth == BIG - 3 + 2);
+
+    /* A staged write that fails stays staged; the batch is stored all the same. */
+    CHECK(raw_exec(dir, "CREATE TRIGGER boom BEFORE DELETE ON inbox"
+                        " BEGIN SELECT RAISE(ABORT, 'injected failure'); END") == SQLITE_OK);
+    got = load_all(st, 0, 2);
+    sb_store_stage_inbox_done(st, got->seq[0]);
+    sb_store_stage_inbox_done(st, got->seq[1]);
+    batch_event(&evs[0], "ok-3", NULL, 0, "{}", 1);
+    CHECK(sb_store_put_events(st, evs, 1) == SB_OK && evs[0].result == SB_STORE_EVENT_STORED);
+    CHECK(sb_store_staged(st) == 2);
+    CHECK(raw_int(dir, "SELECT count(*) FROM event_keys WHERE key = 'ok-3'") == 1);
+    CHECK(raw_int(dir, "SELECT count(*) FROM inbox") == BIG - 3 + 3); /* both deletes undone */
+    CHECK(raw_exec(dir, "DROP TRIGGER boom") == SQLITE_OK);
+    CHECK(sb_store_flush(st) == SB_OK && sb_store_staged(st) == 0);
+    CHECK(sb_store_inbox_depth(st, &depth) == SB_OK && depth == BIG - 3 + 3 - 2);
     sb_store_close(st);
 }
 
@@ -572,6 +755,85 @@ static void test_disk_full(void)
           raw_int(dir, "SELECT count(*) FROM inbox"));
 }
 
+/* A full disk in the middle of a burst: the batch whose commit fails keeps nothing (no inbox
+ * row, no key: its copies are not duplicates later), reports nothing to publish, and the same
+ * batch (Sinch's retries) is stored once there is room. Exit codes say which step failed. */
+static void test_batch_disk_full(void)
+{
+    enum { PER = 8 };
+    char dir[128];
+    pid_t pid;
+    int status = 0;
+
+    case_dir(dir, sizeof(dir), "batch-full");
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        static char payload[2048];
+        static char keys[PER][32];
+        struct sb_store_event evs[PER + 1];
+        struct sb_store *cst = NULL;
+        char why[256];
+        struct rlimit rl;
+        enum sb_err err = SB_OK;
+        int64_t depth = 0;
+        int64_t before = 0;
+        signal(SIGXFSZ, SIG_IGN);
+        if (sb_store_open(dir, &cst, why, sizeof(why)) != SB_OK) {
+            _exit(2);
+        }
+        memset(payload, 'x', sizeof(payload) - 1);
+        getrlimit(RLIMIT_FSIZE, &rl);
+        rl.rlim_cur = 512 * 1024;
+        setrlimit(RLIMIT_FSIZE, &rl);
+        for (int b = 0; b < 10000 && err == SB_OK; b++) {
+            for (int i = 0; i < PER; i++) {
+                snprintf(keys[i], sizeof(keys[i]), "full-%d-%d", b, i);
+                batch_event(&evs[i], keys[i], NULL, 0, payload, b);
+            }
+            batch_event(&evs[PER], keys[0], NULL, 0, payload, b); /* a copy, same batch */
+            before = depth;
+            err = sb_store_put_events(cst, evs, PER + 1);
+            if (err == SB_OK &&
+                (evs[0].result != SB_STORE_EVENT_STORED ||
+                 evs[PER].result != SB_STORE_EVENT_DUPLICATE ||
+                 sb_store_inbox_depth(cst, &depth) != SB_OK || depth != before + PER)) {
+                _exit(3);
+            }
+        }
+        if (err != SB_E_STORE) {
+            _exit(4);
+        }
+        for (int i = 0; i <= PER; i++) {
+            if (evs[i].result != SB_STORE_EVENT_DUPLICATE || evs[i].seq != 0) {
+                _exit(5);
+            }
+        }
+        if (sb_store_inbox_depth(cst, &depth) != SB_OK || depth != before) {
+            _exit(6);
+        }
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_FSIZE, &rl);
+        if (sb_store_put_events(cst, evs, PER + 1) != SB_OK) {
+            _exit(7);
+        }
+        for (int i = 0; i <= PER; i++) {
+            if (evs[i].result != (i < PER ? SB_STORE_EVENT_STORED : SB_STORE_EVENT_DUPLICATE)) {
+                _exit(8);
+            }
+        }
+        if (sb_store_inbox_depth(cst, &depth) != SB_OK || depth != before + PER) {
+            _exit(9);
+        }
+        sb_store_close(cst);
+        _exit(0);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    CHECK(raw_int(dir, "SELECT count(*) FROM event_keys") ==
+          raw_int(dir, "SELECT count(*) FROM inbox"));
+}
+
 /* A child stores events and SIGKILLs itself right after the last put_event returns: every
  * event is in the file, and each one's redelivery is a duplicate. */
 static void test_kill_after_put(void)
@@ -695,11 +957,14 @@ int main(void)
     fprintf(stderr,
             "test_store_inbox: the store's error lines below come from injected failures\n");
     test_put_event_table();
+    test_batch_rules();
+    test_batch_edges();
     test_inbox();
     test_last_inbound();
     test_migrate_v1();
     test_prune();
     test_disk_full();
+    test_batch_disk_full();
     test_kill_after_put();
     test_threads();
     rm_rf(root);
