@@ -140,6 +140,17 @@ def test_bad_webhooks_get_their_status_and_valid_ones_keep_flowing(world):
         assert bridge.http("POST", "/webhooks/sinch", body, signed_headers(bridge, body))[0] == 200
         took.append(time.monotonic() - t0)
         valid_ids.append("V%025d" % i)
+    # Content types: JSON (with parameters, any case) or none is taken; another is 415.
+    for ctype, want in [("text/plain", 415), ("application/x-www-form-urlencoded", 415),
+                        ("multipart/form-data; boundary=x", 415), ("application/jsonp", 415),
+                        ("Application/JSON; charset=utf-8", 200), (None, 200)]:
+        body = json.dumps(inbound_text("typed", "T-%s" % ctype)).encode()
+        headers = signed_headers(bridge, body)
+        if ctype:
+            headers["Content-Type"] = ctype
+        else:
+            del headers["Content-Type"]
+        assert bridge.http("POST", "/webhooks/sinch", body, headers)[0] == want, ctype
     # A byte-for-byte replay inside the time window and a re-signed one: 200, published once
     # (PRODUCT.md "Details"); unsigned and wrongly signed: 401.
     body = json.dumps(inbound_text("replayed", "R" * 26)).encode()
