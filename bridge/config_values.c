@@ -13,6 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "bridge/command.h" /* sb_utf8_valid() */
+
 #define CLIENT_ID_LIMIT 256 /* of a given MQTT_CLIENT_ID */
 #define TOPIC_PART_MAX  128 /* BRIDGE_TOPIC_PREFIX, BRIDGE_HA_PREFIX */
 #define ALIAS_MAX       32
@@ -333,10 +335,19 @@ bool sb_config_check_mqtt_url(char *v, char *problem, size_t len)
     return true;
 }
 
+/* MQTT's strings (client id, topic names and filters) are UTF-8, and a broker closes the
+ * connection of a client that sends anything else (MQTT 5 1.5.4): refused here, at start,
+ * rather than by the broker on every reconnect (found by tests/fuzz/fuzz_config.c). */
+static bool utf8(const char *v)
+{
+    return sb_utf8_valid(v, strlen(v));
+}
+
 bool sb_config_check_client_id(char *v, char *problem, size_t len)
 {
-    if (strlen(v) > CLIENT_ID_LIMIT || has_ctl(v)) {
-        sb_config_say(problem, len, "must be at most %d characters, without control characters",
+    if (strlen(v) > CLIENT_ID_LIMIT || has_ctl(v) || !utf8(v)) {
+        sb_config_say(problem, len,
+                      "must be at most %d characters of UTF-8, without control characters",
                       CLIENT_ID_LIMIT);
         return false;
     }
@@ -356,6 +367,8 @@ bool sb_config_check_topic_part(char *v, char *problem, size_t len)
                       sb_config_show(v, shown, sizeof(shown)));
     } else if (has_ctl(v)) {
         sb_config_say(problem, len, "must not contain control characters");
+    } else if (!utf8(v)) {
+        sb_config_say(problem, len, "is not UTF-8 text");
     } else if (v[0] == '/' || v[n - 1] == '/') {
         sb_config_say(problem, len, "\"%s\" must not start or end with '/'",
                       sb_config_show(v, shown, sizeof(shown)));
@@ -373,9 +386,10 @@ bool sb_config_check_share_group(char *v, char *problem, size_t len)
 {
     char shown[SB_CONFIG_SHOW_MAX + 8];
 
-    if (strpbrk(v, "/+#") || has_ctl(v) || strlen(v) > 64) {
+    if (strpbrk(v, "/+#") || has_ctl(v) || strlen(v) > 64 || !utf8(v)) {
         sb_config_say(problem, len,
-                      "\"%s\" must not contain '/', '+', '#' or control characters (at most 64)",
+                      "\"%s\" must be UTF-8 without '/', '+', '#' or control characters (at most "
+                      "64)",
                       sb_config_show(v, shown, sizeof(shown)));
         return false;
     }

@@ -9,8 +9,8 @@
 #include <time.h>
 
 #include "bridge/log.h"
+#include "bridge/outcome.h"
 
-#define TOPIC_MAX         512
 #define HISTORY_LIMIT     20  /* the default `limit` of a history request */
 #define HISTORY_LIMIT_MAX 200 /* its largest */
 #define REQUEST_MAX_BYTES 65536
@@ -189,13 +189,15 @@ static json_t *run_action(struct sb_control *c, const char *action, const json_t
 
 void sb_control_request(struct sb_control *c, const char *action, const char *payload, size_t len)
 {
-    char topic[TOPIC_MAX];
+    char *topic = NULL;
     char why[512] = "";
+    char *error = NULL;
     json_error_t jerr;
     json_t *rq = NULL;
     json_t *data = NULL;
     json_t *answer;
     char *text;
+    int n;
 
     if (len == 0) {
         rq = json_object();
@@ -212,9 +214,15 @@ void sb_control_request(struct sb_control *c, const char *action, const char *pa
     if (data) {
         answer = json_pack("{s:s,s:o}", "status", "ok", "data", data);
     } else {
-        answer = json_pack("{s:s,s:{},s:s}", "status", "error", "data", "error",
-                           why[0] ? why : "failed");
-        sb_log(SB_LOG_WARN, "control", "%s: %s", action, why[0] ? why : "failed");
+        /* The reason may quote the request: jansson's error text shows the bytes near the
+         * error, the unknown action is cut at 64 bytes, and either can end in half a character.
+         * Made valid UTF-8 here, since json_pack() refuses anything else and the request would
+         * get no answer at all (found by tests/fuzz/fuzz_control.c). */
+        const char *reason = why[0] ? why : "failed";
+        error = sb_utf8_excerpt(reason, strlen(reason), sizeof(why));
+        answer =
+            error ? json_pack("{s:s,s:{},s:s}", "status", "error", "data", "error", error) : NULL;
+        sb_log(SB_LOG_WARN, "control", "%s: %s", action, reason);
     }
     if (answer && json_is_object(rq) && json_object_get(rq, "transaction")) {
         json_object_set(answer, "transaction", json_object_get(rq, "transaction"));
@@ -222,9 +230,17 @@ void sb_control_request(struct sb_control *c, const char *action, const char *pa
     json_decref(rq);
     text = answer ? json_dumps(answer, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(answer);
-    snprintf(topic, sizeof(topic), "%s/bridge/response/%s", c->cfg->topic_prefix, action);
-    if (!text || c->ops.publish(c->ops.ctx, topic, text, strlen(text)) != SB_OK) {
+    free(error);
+    /* Sized to the action: a topic level may be far longer than any fixed buffer, and a cut
+     * topic would answer on another action's topic (found by tests/fuzz/fuzz_control.c). */
+    n = snprintf(NULL, 0, "%s/bridge/response/%s", c->cfg->topic_prefix, action);
+    topic = n < 0 ? NULL : malloc((size_t)n + 1);
+    if (topic) {
+        snprintf(topic, (size_t)n + 1, "%s/bridge/response/%s", c->cfg->topic_prefix, action);
+    }
+    if (!text || !topic || c->ops.publish(c->ops.ctx, topic, text, strlen(text)) != SB_OK) {
         sb_log(SB_LOG_WARN, "control", "could not answer %s", action);
     }
+    free(topic);
     free(text);
 }

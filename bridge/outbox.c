@@ -429,12 +429,10 @@ static bool recipient_allowed(struct sb_outbox *ob, const char *to, int64_t now)
     return true;
 }
 
-/* The recipient level of a command topic: NULL for P/send, "<r>" for P/send/<r>. Sets *ok to
- * false for a topic that is neither (it cannot come from our subscriptions). */
-static const char *topic_recipient(const struct sb_outbox *ob, const char *topic, bool *ok)
+const char *sb_outbox_topic_recipient(const char *send_prefix, const char *topic, bool *ok)
 {
-    size_t n = strlen(ob->send_prefix);
-    *ok = strncmp(topic, ob->send_prefix, n) == 0 && (topic[n] == '\0' || topic[n] == '/');
+    size_t n = strlen(send_prefix);
+    *ok = strncmp(topic, send_prefix, n) == 0 && (topic[n] == '\0' || topic[n] == '/');
     return *ok && topic[n] == '/' ? topic + n + 1 : NULL;
 }
 
@@ -465,7 +463,7 @@ static void admit(struct sb_outbox *ob, struct job *j)
     struct sb_store_command *row = j->row; /* ours now: freed below, whatever happens */
     struct sb_command_error cerr = {0};
     bool topic_ok;
-    const char *recipient = topic_recipient(ob, row->topic, &topic_ok);
+    const char *recipient = sb_outbox_topic_recipient(ob->send_prefix, row->topic, &topic_ok);
     int64_t now = sb_wall_ms();
     bool duplicate = false;
     char why[320];

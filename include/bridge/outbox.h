@@ -102,6 +102,12 @@ void sb_outbox_drain(struct sb_outbox *ob, sb_loop_fn done, void *arg);
 
 void sb_outbox_stats(const struct sb_outbox *ob, struct sb_outbox_stats *out);
 
+/* The topic router: the recipient level of a command topic, given `send_prefix` ("P/send").
+ * Returns NULL for P/send itself and a pointer into `topic` (borrowed) for P/send/<r>; sets *ok
+ * to false for a topic that is neither (it cannot come from our subscriptions). Pure, so
+ * Thread: any. Exported rather than static only so that tests/fuzz/fuzz_topic.c can reach it. */
+const char *sb_outbox_topic_recipient(const char *send_prefix, const char *topic, bool *ok);
+
 /* The name of an error code ("invalid_command", ...). */
 const char *sb_outbox_error_name(enum sb_outbox_error e);
 

@@ -453,6 +453,11 @@ static const struct bad bads[] = {
     {{"BRIDGE_TOPIC_PREFIX=/sinch"}, "BRIDGE_TOPIC_PREFIX", "'/'", false},
     {{"BRIDGE_TOPIC_PREFIX=sinch/"}, "BRIDGE_TOPIC_PREFIX", "'/'", false},
     {{"BRIDGE_TOPIC_PREFIX=$SYS"}, "BRIDGE_TOPIC_PREFIX", "'$'", false},
+    /* Latin-1, not UTF-8: the broker would refuse every topic (found by fuzz_config). */
+    {{"BRIDGE_TOPIC_PREFIX=k\xf6k"}, "BRIDGE_TOPIC_PREFIX", "UTF-8", false},
+    {{"BRIDGE_HA_PREFIX=ha/\xc3"}, "BRIDGE_HA_PREFIX", "UTF-8", false},
+    {{"BRIDGE_SHARE_GROUP=g\xff"}, "BRIDGE_SHARE_GROUP", "UTF-8", false},
+    {{"MQTT_CLIENT_ID=bridge-\xe9"}, "MQTT_CLIENT_ID", "UTF-8", false},
     {{"BRIDGE_SHARE_GROUP=a/b"}, "BRIDGE_SHARE_GROUP", NULL, false},
     {{"BRIDGE_SHARE_GROUP=a+b"}, "BRIDGE_SHARE_GROUP", NULL, false},
     {{"BRIDGE_SHARE_GROUP=g#"}, "BRIDGE_SHARE_GROUP", NULL, false},
