@@ -1,6 +1,20 @@
 /* paho MQTTAsync behind sb_mqtt: connection options from the config, the will and the retained
  * state/info, subscriptions on every (re)connection, and callbacks translated into our handlers.
- * Runs on paho's threads except sb_mqtt_new/start/stop/free (the loop). */
+ * Runs on paho's threads except sb_mqtt_new/start/stop/free and replacing a client (the loop).
+ *
+ * paho 1.3 (at least 1.3.11 to 1.3.13) has a use-after-free that this file works around. When the
+ * first write of a QoS 1 PUBLISH fails outright (EPIPE, ECONNRESET: the broker closed the
+ * connection a moment before; a broker restart in the middle of a burst does it), paho calls the
+ * publish's onFailure and frees the command's topic and payload (MQTTAsync_processCommand, the
+ * SOCKET_ERROR branch), but the copy of the message it keeps in its in-flight list, to resend after
+ * a reconnection, still points at them. After the reconnection it resends freed memory: the broker
+ * drops the connection ("malformed packet") and does again at every reconnection, for good; or it
+ * takes the garbage and publishes it, and its PUBACK makes paho free the memory a second time.
+ * Such a client must never reconnect nor be destroyed. So a publish failing that way poisons its
+ * client: automatic reconnection is switched off when its connection is lost, the client is
+ * abandoned (a bounded leak: its in-flight and queued messages), the publishes it still owed a
+ * result are reported failed (their owners publish them again), and a new client takes over with
+ * the same client id and the broker's persistent session. */
 #include "adapters/mqtt.h"
 
 #include <MQTTAsync.h>
@@ -22,12 +36,18 @@
 #define RETRY_FIRST_MS   2000
 #define TOPIC_MAX        512
 
+struct pub_ctx;
+
 struct sb_mqtt {
     const struct sb_config *cfg;
     struct sb_loop *loop;
     struct sb_mqtt_handlers handlers;
     void *arg;
-    MQTTAsync client;
+    char *uri;                 /* MQTT_URL in paho's spelling */
+    _Atomic(MQTTAsync) client; /* replaced (on the loop) only when poisoned, see the top */
+    atomic_int poison;         /* of `client`: enum poison */
+    pthread_mutex_t pubs_lock;
+    struct pub_ctx *pubs; /* publishes waiting for their result, under pubs_lock */
     pthread_mutex_t info_lock;
     char *info;                   /* retained P/bridge/info payload {info_lock} */
     char state_topic[TOPIC_MAX];  /* P/bridge/state */
@@ -43,6 +63,12 @@ struct sb_mqtt {
     atomic_bool ever_connected; /* after the first connection paho reconnects by itself */
     atomic_bool stopping;
     struct sb_timer *retry; /* first connection attempts, until paho's reconnect takes over */
+};
+
+enum poison {
+    CLIENT_OK,
+    CLIENT_POISONED, /* lost a message to paho's use-after-free; still connected */
+    CLIENT_DEAD,     /* ...and disconnected for good: to be replaced */
 };
 
 static bool v5(const struct sb_mqtt *m)
@@ -157,19 +183,33 @@ static void on_subscribed5(void *context, MQTTAsync_successData5 *data)
     on_subscribed(context, NULL);
 }
 
+/* On the loop: MQTTAsync_reconnect() takes paho's mutex, which its thread calling us holds. */
+static void reconnect_now(void *arg)
+{
+    struct sb_mqtt *m = arg;
+    if (!atomic_load(&m->stopping) && atomic_load(&m->poison) == CLIENT_OK) {
+        MQTTAsync_reconnect(atomic_load(&m->client));
+    }
+}
+
+static void subscribe_failed(struct sb_mqtt *m)
+{
+    if (!atomic_load(&m->stopping) && sb_loop_post(m->loop, reconnect_now, m) != SB_OK) {
+        sb_log(SB_LOG_ERROR, "mqtt", "cannot schedule a reconnection");
+    }
+}
+
 static void on_subscribe_failed(void *context, MQTTAsync_failureData *data)
 {
-    struct sb_mqtt *m = context;
     sb_log(SB_LOG_ERROR, "mqtt", "subscribe failed (%d); reconnecting", data ? data->code : 0);
-    MQTTAsync_reconnect(m->client);
+    subscribe_failed(context);
 }
 
 static void on_subscribe_failed5(void *context, MQTTAsync_failureData5 *data)
 {
-    struct sb_mqtt *m = context;
-    sb_log(SB_LOG_ERROR, "mqtt", "subscribe failed: %s; reconnecting",
-           data ? MQTTReasonCode_toString(data->reasonCode) : "?");
-    MQTTAsync_reconnect(m->client);
+    sb_log(SB_LOG_ERROR, "mqtt", "subscribe failed: %s (%d); reconnecting",
+           data ? MQTTReasonCode_toString(data->reasonCode) : "?", data ? data->code : 0);
+    subscribe_failed(context);
 }
 
 /* Publishes a copy of the retained info, so that no lock of ours is held inside paho's. */
@@ -226,22 +266,37 @@ static void on_connected(void *context, char *cause)
         opts.onSuccess = on_subscribed;
         opts.onFailure = on_subscribe_failed;
     }
-    rc = MQTTAsync_subscribeMany(m->client, n_topics, topics, qos, &opts);
+    rc = MQTTAsync_subscribeMany(atomic_load(&m->client), n_topics, topics, qos, &opts);
     if (rc != MQTTASYNC_SUCCESS) {
         sb_log(SB_LOG_ERROR, "mqtt", "subscribe: %s", MQTTAsync_strerror(rc));
     }
 }
 
+static void replace_client(void *arg);
+
 static void on_connection_lost(void *context, char *cause)
 {
     struct sb_mqtt *m = context;
+    int expected = CLIENT_POISONED;
+    bool poisoned = atomic_compare_exchange_strong(&m->poison, &expected, CLIENT_DEAD);
+
     atomic_store(&m->up, false);
+    if (poisoned) {
+        /* paho calls this before it schedules the automatic reconnection, which must not happen
+         * (see the top): a disconnect with the connection gone only switches it off. */
+        MQTTAsync_disconnect(atomic_load(&m->client), NULL);
+    }
     if (!atomic_load(&m->stopping)) {
-        sb_log(SB_LOG_WARN, "mqtt", "connection lost (%s); reconnecting",
-               cause ? cause : "no reason given");
+        sb_log(SB_LOG_WARN, "mqtt", "connection lost (%s); %s", cause ? cause : "no reason given",
+               poisoned ? "replacing the client" : "reconnecting");
     }
     if (m->handlers.connection) {
         m->handlers.connection(m->arg, false);
+    }
+    /* Posted after the connection's loss, so the loop sees them in that order. */
+    if (poisoned && !atomic_load(&m->stopping) &&
+        sb_loop_post(m->loop, replace_client, m) != SB_OK) {
+        sb_log(SB_LOG_ERROR, "mqtt", "cannot schedule the client's replacement");
     }
 }
 
@@ -296,17 +351,59 @@ out:
     return 1;
 }
 
+/* One publish waiting for its result: the context of its paho callbacks, and in m->pubs. */
 struct pub_ctx {
     struct sb_mqtt *m;
+    MQTTAsync client; /* the client it was given to */
     uint64_t tag;
+    atomic_bool reported; /* its result went to handlers.published, by paho or by us */
+    struct pub_ctx *prev, *next;
 };
+
+static void pubs_unlink(struct sb_mqtt *m, struct pub_ctx *pc)
+{
+    if (pc->prev) {
+        pc->prev->next = pc->next;
+    } else {
+        m->pubs = pc->next;
+    }
+    if (pc->next) {
+        pc->next->prev = pc->prev;
+    }
+    pc->prev = pc->next = NULL;
+}
 
 static void published(struct pub_ctx *pc, bool ok)
 {
-    if (pc->tag != 0 && pc->m->handlers.published) {
-        pc->m->handlers.published(pc->m->arg, pc->tag, ok);
+    struct sb_mqtt *m = pc->m;
+
+    if (atomic_exchange(&pc->reported, true)) {
+        return; /* reported failed when its client was abandoned; it stays allocated */
+    }
+    pthread_mutex_lock(&m->pubs_lock);
+    pubs_unlink(m, pc);
+    pthread_mutex_unlock(&m->pubs_lock);
+    if (pc->tag != 0 && m->handlers.published) {
+        m->handlers.published(m->arg, pc->tag, ok);
     }
     free(pc);
+}
+
+/* A failure with paho's SOCKET_ERROR is the one of MQTTAsync_processCommand after a failed
+ * write: the message it keeps for the resend points at freed memory (see the top). The other
+ * failures of a publish have other codes: a refusal in the PUBACK 0, a destroyed client
+ * MQTTASYNC_OPERATION_INCOMPLETE. Thread: paho's send thread, before it frees the memory. */
+static void check_poisoned(struct pub_ctx *pc, int code)
+{
+    struct sb_mqtt *m = pc->m;
+    int expected = CLIENT_OK;
+
+    if (code == MQTTASYNC_FAILURE && pc->client == atomic_load(&m->client) &&
+        atomic_compare_exchange_strong(&m->poison, &expected, CLIENT_POISONED)) {
+        sb_log(SB_LOG_ERROR, "mqtt",
+               "a publish failed in the middle of its write; paho's copy of it for the resend "
+               "is lost, so its client will be replaced");
+    }
 }
 
 static void on_published(void *context, MQTTAsync_successData *data)
@@ -323,13 +420,13 @@ static void on_published5(void *context, MQTTAsync_successData5 *data)
 
 static void on_publish_failed(void *context, MQTTAsync_failureData *data)
 {
-    (void)data;
+    check_poisoned(context, data ? data->code : 0);
     published(context, false);
 }
 
 static void on_publish_failed5(void *context, MQTTAsync_failureData5 *data)
 {
-    (void)data;
+    check_poisoned(context, data ? data->code : 0);
     published(context, false);
 }
 
@@ -383,6 +480,13 @@ static void connect_attempt(void *arg)
     if (atomic_load(&m->stopping)) {
         return;
     }
+    if (atomic_load(&m->poison) == CLIENT_DEAD) {
+        replace_client(m); /* it failed to create the new client, and now tries again */
+        return;
+    }
+    if (atomic_load(&m->poison) != CLIENT_OK) {
+        return; /* replaced once its connection is lost */
+    }
     o->keepAliveInterval = KEEPALIVE_S;
     o->automaticReconnect = 1;
     o->minRetryInterval = 1;
@@ -420,7 +524,7 @@ static void connect_attempt(void *arg)
         ssl.sslVersion = MQTT_SSL_VERSION_TLS_1_2;
         o->ssl = &ssl;
     }
-    rc = MQTTAsync_connect(m->client, o);
+    rc = MQTTAsync_connect(atomic_load(&m->client), o);
     MQTTProperties_free(&props);
     if (rc != MQTTASYNC_SUCCESS) {
         on_connect_failed_common(m, MQTTAsync_strerror(rc));
@@ -454,24 +558,95 @@ static void topic_of(char *dst, const struct sb_config *cfg, bool shared, const 
     }
 }
 
+/* A paho client for m->uri and the client id, with our callbacks. Thread: loop. */
+static int create_client(struct sb_mqtt *m, MQTTAsync *out)
+{
+    MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
+    MQTTAsync client = NULL;
+    int rc;
+
+    copts.MQTTVersion = v5(m) ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    copts.sendWhileDisconnected = 0;
+    copts.maxBufferedMessages = MAX_BUFFERED;
+    rc = MQTTAsync_createWithOptions(&client, m->uri, m->cfg->mqtt_client_id,
+                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts);
+    if (rc == MQTTASYNC_SUCCESS) {
+        MQTTAsync_setCallbacks(client, m, on_connection_lost, on_message, NULL);
+        MQTTAsync_setConnected(client, m, on_connected);
+        *out = client;
+    }
+    return rc;
+}
+
+/* On the loop, after a poisoned client lost its connection (see the top). The old client is left
+ * as it is, disconnected for good: destroying it would free the lost message's memory again. */
+static void replace_client(void *arg)
+{
+    struct sb_mqtt *m = arg;
+    MQTTAsync old = atomic_load(&m->client);
+    MQTTAsync fresh = NULL;
+    struct pub_ctx *owed = NULL;
+    size_t n_owed = 0;
+    int rc;
+
+    if (atomic_load(&m->stopping) || atomic_load(&m->poison) != CLIENT_DEAD) {
+        return;
+    }
+    rc = create_client(m, &fresh);
+    if (rc != MQTTASYNC_SUCCESS) {
+        sb_log(SB_LOG_ERROR, "mqtt", "cannot create a new client: %s; retrying in %d s",
+               MQTTAsync_strerror(rc), RETRY_FIRST_MS / 1000);
+        sb_timer_arm(m->retry, RETRY_FIRST_MS);
+        return;
+    }
+    /* The old client's publishes that have no result yet never will: paho reports them only on
+     * a PUBACK (it will not reconnect) or when destroyed (it will not be). They fail here, and
+     * stay allocated: the old client still holds them as the context of its callbacks. */
+    pthread_mutex_lock(&m->pubs_lock);
+    for (struct pub_ctx *pc = m->pubs, *next; pc; pc = next) {
+        next = pc->next;
+        if (pc->client == old) {
+            pubs_unlink(m, pc);
+            if (!atomic_exchange(&pc->reported, true)) {
+                pc->next = owed;
+                owed = pc;
+                n_owed++;
+            }
+        }
+    }
+    pthread_mutex_unlock(&m->pubs_lock);
+    sb_log(SB_LOG_WARN, "mqtt", "new client for %s; %zu publishes of the old one to be made again",
+           m->cfg->mqtt_url, n_owed);
+    atomic_store(&m->client, fresh);
+    atomic_store(&m->poison, CLIENT_OK);
+    for (struct pub_ctx *pc = owed; pc; pc = pc->next) {
+        if (pc->tag != 0 && m->handlers.published) {
+            m->handlers.published(m->arg, pc->tag, false);
+        }
+    }
+    /* A reconnection: when it fails, paho's automatic reconnection retries it. */
+    connect_attempt(m);
+}
+
 enum sb_err sb_mqtt_new(const struct sb_config *cfg, struct sb_loop *loop,
                         const struct sb_mqtt_handlers *handlers, void *arg, const char *info,
                         struct sb_mqtt **out)
 {
-    MQTTAsync_createOptions copts = MQTTAsync_createOptions_initializer;
-    enum sb_err err = SB_E_NOMEM;
+    MQTTAsync client = NULL;
     struct sb_mqtt *m = calloc(1, sizeof(*m));
-    char *uri = paho_uri(cfg->mqtt_url);
     int rc;
 
-    if (!m || !uri) {
-        goto fail;
+    if (!m) {
+        return SB_E_NOMEM;
     }
+    pthread_mutex_init(&m->pubs_lock, NULL);
     pthread_mutex_init(&m->info_lock, NULL);
     m->cfg = cfg;
     m->loop = loop;
     m->handlers = *handlers;
     m->arg = arg;
+    atomic_init(&m->client, NULL);
+    atomic_init(&m->poison, CLIENT_OK);
     atomic_init(&m->up, false);
     atomic_init(&m->ever_connected, false);
     atomic_init(&m->stopping, false);
@@ -484,33 +659,25 @@ enum sb_err sb_mqtt_new(const struct sb_config *cfg, struct sb_loop *loop,
     if (cfg->ha_discovery) {
         snprintf(m->sub_ha_status, sizeof(m->sub_ha_status), "%s/status", cfg->ha_prefix);
     }
+    m->uri = paho_uri(cfg->mqtt_url);
     m->info = strdup(info);
-    if (!m->info || sb_timer_new(loop, connect_attempt, m, &m->retry) != SB_OK) {
-        goto fail;
+    if (!m->uri || !m->info || sb_timer_new(loop, connect_attempt, m, &m->retry) != SB_OK) {
+        sb_mqtt_free(m);
+        return SB_E_NOMEM;
     }
 
     MQTTAsync_setTraceCallback(paho_trace);
     MQTTAsync_setTraceLevel(MQTTASYNC_TRACE_ERROR);
-    copts.MQTTVersion = v5(m) ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-    copts.sendWhileDisconnected = 0;
-    copts.maxBufferedMessages = MAX_BUFFERED;
-    rc = MQTTAsync_createWithOptions(&m->client, uri, cfg->mqtt_client_id,
-                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &copts);
+    rc = create_client(m, &client);
     if (rc != MQTTASYNC_SUCCESS) {
         sb_log(SB_LOG_ERROR, "mqtt", "cannot create the client for %s: %s", cfg->mqtt_url,
                MQTTAsync_strerror(rc));
-        err = SB_E_CONFIG;
-        goto fail;
+        sb_mqtt_free(m);
+        return SB_E_CONFIG;
     }
-    MQTTAsync_setCallbacks(m->client, m, on_connection_lost, on_message, NULL);
-    MQTTAsync_setConnected(m->client, m, on_connected);
-    free(uri);
+    atomic_store(&m->client, client);
     *out = m;
     return SB_OK;
-fail:
-    free(uri);
-    sb_mqtt_free(m);
-    return err;
 }
 
 enum sb_err sb_mqtt_start(struct sb_mqtt *m)
@@ -532,12 +699,17 @@ enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *pa
     if (len > (size_t)256 * 1024 * 1024) {
         return SB_E_INVAL;
     }
-    pc = malloc(sizeof(*pc));
+    if (atomic_load(&m->poison) != CLIENT_OK) {
+        return SB_E_MQTT; /* its client is about to be replaced */
+    }
+    pc = calloc(1, sizeof(*pc));
     if (!pc) {
         return SB_E_NOMEM;
     }
     pc->m = m;
+    pc->client = atomic_load(&m->client);
     pc->tag = tag;
+    atomic_init(&pc->reported, false);
     msg.payload = (void *)(uintptr_t)payload; /* paho copies it; its API is not const-correct */
     msg.payloadlen = (int)len;
     msg.qos = 1;
@@ -556,9 +728,21 @@ enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *pa
         opts.onSuccess = on_published;
         opts.onFailure = on_publish_failed;
     }
-    rc = MQTTAsync_sendMessage(m->client, topic, &msg, &opts);
+    /* Listed before paho has it: its callback can come before sendMessage returns. */
+    pthread_mutex_lock(&m->pubs_lock);
+    pc->next = m->pubs;
+    if (m->pubs) {
+        m->pubs->prev = pc;
+    }
+    m->pubs = pc;
+    pthread_mutex_unlock(&m->pubs_lock);
+    rc = MQTTAsync_sendMessage(pc->client, topic, &msg, &opts);
     MQTTProperties_free(&msg.properties);
     if (rc != MQTTASYNC_SUCCESS) {
+        /* No callback will come. */
+        pthread_mutex_lock(&m->pubs_lock);
+        pubs_unlink(m, pc);
+        pthread_mutex_unlock(&m->pubs_lock);
         free(pc);
         if (rc != MQTTASYNC_DISCONNECTED) {
             sb_log(SB_LOG_WARN, "mqtt", "publish to %s: %s", topic, MQTTAsync_strerror(rc));
@@ -594,12 +778,14 @@ void sb_mqtt_stop(struct sb_mqtt *m, int timeout_ms)
 {
     MQTTAsync_disconnectOptions opts = MQTTAsync_disconnectOptions_initializer;
     MQTTAsync_disconnectOptions opts5 = MQTTAsync_disconnectOptions_initializer5;
+    MQTTAsync client;
 
     if (!m || atomic_exchange(&m->stopping, true)) {
         return;
     }
     sb_timer_cancel(m->retry);
-    if (MQTTAsync_isConnected(m->client)) {
+    client = atomic_load(&m->client);
+    if (MQTTAsync_isConnected(client) && atomic_load(&m->poison) == CLIENT_OK) {
         /* The clean-stop "offline": the will covers every other kind of stop. */
         if (sb_mqtt_publish(m, m->state_topic, "offline", 7, true, NULL, 0, 0) != SB_OK) {
             sb_log(SB_LOG_WARN, "mqtt", "could not publish offline");
@@ -611,9 +797,8 @@ void sb_mqtt_stop(struct sb_mqtt *m, int timeout_ms)
             /* Reason 0x00 keeps the session (and, by MQTT 5, suppresses the will). */
             opts5.reasonCode = MQTTREASONCODE_NORMAL_DISCONNECTION;
         }
-        MQTTAsync_disconnect(m->client, v5(m) ? &opts5 : &opts);
-        for (int waited = 0; waited < timeout_ms && MQTTAsync_isConnected(m->client);
-             waited += 10) {
+        MQTTAsync_disconnect(client, v5(m) ? &opts5 : &opts);
+        for (int waited = 0; waited < timeout_ms && MQTTAsync_isConnected(client); waited += 10) {
             sb_sleep_ms(10);
         }
     }
@@ -622,13 +807,31 @@ void sb_mqtt_stop(struct sb_mqtt *m, int timeout_ms)
 
 void sb_mqtt_free(struct sb_mqtt *m)
 {
+    MQTTAsync client;
+
     if (!m) {
         return;
     }
-    if (m->client) {
-        MQTTAsync_destroy(&m->client);
+    client = atomic_load(&m->client);
+    if (client && atomic_load(&m->poison) != CLIENT_OK) {
+        /* Not destroyed, which would free the lost message's memory again (see the top). Once
+         * disconnected (paho calls on_connection_lost before it says so) it calls nothing any
+         * more; until then m must stay. */
+        MQTTAsync_disconnect(client, NULL);
+        for (int waited = 0; MQTTAsync_isConnected(client); waited += 10) {
+            if (waited >= 2000) {
+                return;
+            }
+            sb_sleep_ms(10);
+        }
+    } else if (client) {
+        MQTTAsync_destroy(&client);
     }
     sb_timer_free(m->retry);
+    /* The clients not destroyed are disconnected for good and call nothing any more; their
+     * publishes left in m->pubs stay allocated, as the context of their callbacks. */
+    pthread_mutex_destroy(&m->pubs_lock);
+    free(m->uri);
     free(m->info);
     pthread_mutex_destroy(&m->info_lock);
     free(m);

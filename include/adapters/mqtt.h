@@ -38,7 +38,9 @@ struct sb_mqtt_handlers {
     void (*control)(void *arg, const struct sb_mqtt_message *msg);
     /* Thread: paho's. The session is up (subscribed) or lost. */
     void (*connection)(void *arg, bool up);
-    /* Thread: paho's. The broker acknowledged (ok) or refused the publish `tag`. */
+    /* Thread: paho's, or the loop's (a publish whose client had to be replaced fails there).
+     * The broker acknowledged (ok) or refused the publish `tag`; exactly once per publish that
+     * sb_mqtt_publish() accepted, except at sb_mqtt_free(). */
     void (*published)(void *arg, uint64_t tag, bool ok);
 };
 
