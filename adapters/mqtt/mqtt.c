@@ -14,7 +14,16 @@
  * client: automatic reconnection is switched off when its connection is lost, the client is
  * abandoned (a bounded leak: its in-flight and queued messages), the publishes it still owed a
  * result are reported failed (their owners publish them again), and a new client takes over with
- * the same client id and the broker's persistent session. */
+ * the same client id and the broker's persistent session.
+ *
+ * The publish window. paho's send thread sends a queued publish when a new command wakes it or
+ * after a second of sleep; a PUBACK that makes room in its in-flight window (maxInflight, our
+ * BRIDGE_MQTT_MAX_INFLIGHT) does not wake it. A backlog handed to paho at once (an inbox after a
+ * broker outage) would drain one window a second: 20 messages a second at the default. So this
+ * file hands paho no more publishes than its window holds and keeps the rest in a queue of its
+ * own; each result that frees a slot posts to the loop, which hands over the next ones (every
+ * hand-over is a new command, which wakes paho's send thread at once). The queue is never
+ * handed over from paho's callbacks: paho calls them holding its own (error-checking) mutex. */
 #include "adapters/mqtt.h"
 
 #include <MQTTAsync.h>
@@ -37,6 +46,19 @@
 #define TOPIC_MAX        512
 
 struct pub_ctx;
+static void pump(void *arg);
+
+/* A publish waiting for a slot in the window: a copy of what sb_mqtt_publish() was given. */
+struct queued {
+    struct queued *next;
+    char *topic;
+    void *payload;
+    size_t len;
+    bool retain;
+    void *correlation;
+    size_t correlation_len;
+    uint64_t tag;
+};
 
 struct sb_mqtt {
     const struct sb_config *cfg;
@@ -49,7 +71,13 @@ struct sb_mqtt {
     pthread_mutex_t pubs_lock;
     struct pub_ctx *pubs; /* publishes waiting for their result, under pubs_lock */
     pthread_mutex_t info_lock;
-    char *info;                   /* retained P/bridge/info payload {info_lock} */
+    char *info; /* retained P/bridge/info payload {info_lock} */
+    pthread_mutex_t window_lock;
+    size_t window;                /* publishes paho may have at once: BRIDGE_MQTT_MAX_INFLIGHT */
+    size_t in_window;             /* handed to paho, result not reported yet {window_lock} */
+    struct queued *queue;         /* waiting for a slot, oldest first {window_lock} */
+    struct queued **queue_end;    /* {window_lock} */
+    atomic_bool pump_posted;      /* a pump() is queued on the loop */
     char state_topic[TOPIC_MAX];  /* P/bridge/state */
     char info_topic[TOPIC_MAX];   /* P/bridge/info */
     char sub_send[TOPIC_MAX];     /* P/send, with $share/<group>/ when shared */
@@ -169,6 +197,10 @@ static void on_subscribed(void *context, MQTTAsync_successData *data)
     atomic_store(&m->up, true);
     if (m->handlers.connection) {
         m->handlers.connection(m->arg, true);
+    }
+    /* Publishes queued when the connection went wait for a slot; start them off. */
+    if (!atomic_exchange(&m->pump_posted, true) && sb_loop_post(m->loop, pump, m) != SB_OK) {
+        atomic_store(&m->pump_posted, false);
     }
 }
 
@@ -373,6 +405,21 @@ static void pubs_unlink(struct sb_mqtt *m, struct pub_ctx *pc)
     pc->prev = pc->next = NULL;
 }
 
+/* A publish's result came: its slot is free. Thread: paho's (or the loop's). */
+static void release_slot(struct sb_mqtt *m)
+{
+    bool waiting;
+
+    pthread_mutex_lock(&m->window_lock);
+    m->in_window--;
+    waiting = m->queue != NULL;
+    pthread_mutex_unlock(&m->window_lock);
+    if (waiting && !atomic_exchange(&m->pump_posted, true) &&
+        sb_loop_post(m->loop, pump, m) != SB_OK) {
+        atomic_store(&m->pump_posted, false); /* out of memory: the next result tries again */
+    }
+}
+
 static void published(struct pub_ctx *pc, bool ok)
 {
     struct sb_mqtt *m = pc->m;
@@ -387,6 +434,7 @@ static void published(struct pub_ctx *pc, bool ok)
         m->handlers.published(m->arg, pc->tag, ok);
     }
     free(pc);
+    release_slot(m);
 }
 
 /* A failure with paho's SOCKET_ERROR is the one of MQTTAsync_processCommand after a failed
@@ -624,6 +672,9 @@ static void replace_client(void *arg)
             m->handlers.published(m->arg, pc->tag, false);
         }
     }
+    pthread_mutex_lock(&m->window_lock);
+    m->in_window -= n_owed; /* their slots in the publish window are free again */
+    pthread_mutex_unlock(&m->window_lock);
     /* A reconnection: when it fails, paho's automatic reconnection retries it. */
     connect_attempt(m);
 }
@@ -641,6 +692,10 @@ enum sb_err sb_mqtt_new(const struct sb_config *cfg, struct sb_loop *loop,
     }
     pthread_mutex_init(&m->pubs_lock, NULL);
     pthread_mutex_init(&m->info_lock, NULL);
+    pthread_mutex_init(&m->window_lock, NULL);
+    m->window = (size_t)cfg->mqtt_max_inflight;
+    m->queue_end = &m->queue;
+    atomic_init(&m->pump_posted, false);
     m->cfg = cfg;
     m->loop = loop;
     m->handlers = *handlers;
@@ -686,7 +741,8 @@ enum sb_err sb_mqtt_start(struct sb_mqtt *m)
     return SB_OK;
 }
 
-enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *payload, size_t len,
+/* Hands one publish to paho; its slot in the window is taken. */
+static enum sb_err send_now(struct sb_mqtt *m, const char *topic, const void *payload, size_t len,
                             bool retain, const void *correlation, size_t correlation_len,
                             uint64_t tag)
 {
@@ -748,6 +804,114 @@ enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *pa
             sb_log(SB_LOG_WARN, "mqtt", "publish to %s: %s", topic, MQTTAsync_strerror(rc));
         }
         return SB_E_MQTT;
+    }
+    return SB_OK;
+}
+
+static void queued_free(struct queued *q)
+{
+    free(q->topic);
+    free(q->payload);
+    free(q->correlation);
+    free(q);
+}
+
+static struct queued *queued_new(const char *topic, const void *payload, size_t len, bool retain,
+                                 const void *correlation, size_t correlation_len, uint64_t tag)
+{
+    struct queued *q = calloc(1, sizeof(*q));
+
+    if (!q || !(q->topic = strdup(topic)) || !(q->payload = malloc(len ? len : 1)) ||
+        (correlation_len && !(q->correlation = malloc(correlation_len)))) {
+        if (q) {
+            queued_free(q);
+        }
+        return NULL;
+    }
+    memcpy(q->payload, payload, len);
+    q->len = len;
+    q->retain = retain;
+    if (correlation_len) {
+        memcpy(q->correlation, correlation, correlation_len);
+    }
+    q->correlation_len = correlation_len;
+    q->tag = tag;
+    return q;
+}
+
+/* The loop: hands queued publishes to paho while the window has room. One that paho refuses (the
+ * connection went) is reported failed, so its owner publishes it again once connected. */
+static void pump(void *arg)
+{
+    struct sb_mqtt *m = arg;
+
+    atomic_store(&m->pump_posted, false);
+    for (;;) {
+        struct queued *q;
+
+        pthread_mutex_lock(&m->window_lock);
+        q = m->in_window < m->window ? m->queue : NULL;
+        if (q) {
+            m->queue = q->next;
+            if (!m->queue) {
+                m->queue_end = &m->queue;
+            }
+            m->in_window++;
+        }
+        pthread_mutex_unlock(&m->window_lock);
+        if (!q) {
+            return;
+        }
+        if (send_now(m, q->topic, q->payload, q->len, q->retain, q->correlation, q->correlation_len,
+                     q->tag) != SB_OK) {
+            pthread_mutex_lock(&m->window_lock);
+            m->in_window--;
+            pthread_mutex_unlock(&m->window_lock);
+            if (q->tag != 0 && m->handlers.published) {
+                m->handlers.published(m->arg, q->tag, false);
+            }
+        }
+        queued_free(q);
+    }
+}
+
+enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *payload, size_t len,
+                            bool retain, const void *correlation, size_t correlation_len,
+                            uint64_t tag)
+{
+    struct queued *q;
+    enum sb_err err;
+
+    if (len > (size_t)256 * 1024 * 1024) {
+        return SB_E_INVAL;
+    }
+    if (!MQTTAsync_isConnected(atomic_load(&m->client)) || atomic_load(&m->poison) != CLIENT_OK) {
+        return SB_E_MQTT; /* the caller keeps it and publishes it again once connected */
+    }
+    pthread_mutex_lock(&m->window_lock);
+    if (m->in_window < m->window && !m->queue) {
+        m->in_window++;
+        pthread_mutex_unlock(&m->window_lock);
+        err = send_now(m, topic, payload, len, retain, correlation, correlation_len, tag);
+        if (err != SB_OK) {
+            pthread_mutex_lock(&m->window_lock);
+            m->in_window--;
+            pthread_mutex_unlock(&m->window_lock);
+        }
+        return err;
+    }
+    pthread_mutex_unlock(&m->window_lock);
+    q = queued_new(topic, payload, len, retain, correlation, correlation_len, tag);
+    if (!q) {
+        return SB_E_NOMEM;
+    }
+    pthread_mutex_lock(&m->window_lock);
+    *m->queue_end = q;
+    m->queue_end = &q->next;
+    pthread_mutex_unlock(&m->window_lock);
+    /* The window may have emptied in between: the pump looks again. */
+    if (!atomic_exchange(&m->pump_posted, true) && sb_loop_post(m->loop, pump, m) != SB_OK) {
+        atomic_store(&m->pump_posted, false);
     }
     return SB_OK;
 }
@@ -834,6 +998,13 @@ void sb_mqtt_free(struct sb_mqtt *m)
     free(m->uri);
     free(m->info);
     pthread_mutex_destroy(&m->info_lock);
+    /* Publishes never handed to paho: their owners keep them in the store for the next start. */
+    while (m->queue) {
+        struct queued *q = m->queue;
+        m->queue = q->next;
+        queued_free(q);
+    }
+    pthread_mutex_destroy(&m->window_lock);
     free(m);
 }
 
