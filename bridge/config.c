@@ -231,7 +231,7 @@ static const struct key keys[] = {
      .min = 1,
      .max = 65535,
      .help = "QoS 1 publishes unacknowledged at most; at most the broker's receive maximum "
-             "(mosquitto: max_inflight_messages, 20 by default), which caps the throughput"},
+             "(mosquitto: max_inflight_messages, 20 by default)"},
 
     /* Bridge */
     {.name = "BRIDGE_TOPIC_PREFIX",
