@@ -166,7 +166,6 @@ static enum sb_err op_publish(void *ctx, const char *topic, const char *payload,
 void sb_app_ops_control(struct app *app, const char *topic, const char *payload, size_t len)
 {
     char prefix[TOPIC_MAX];
-    char why[128];
     size_t n =
         (size_t)snprintf(prefix, sizeof(prefix), "%s/bridge/request/", app->cfg->topic_prefix);
 
@@ -179,6 +178,7 @@ void sb_app_ops_control(struct app *app, const char *topic, const char *payload,
     }
     /* Home Assistant's birth message: it (re)started and needs the configs again. */
     if (app->cfg->ha_discovery && len == 6 && memcmp(payload, "online", 6) == 0) {
+        char why[128];
         sb_log(SB_LOG_NOTICE, "ops", "Home Assistant is online: publishing discovery");
         if (publish_discovery(app, why, sizeof(why)) != SB_OK) {
             sb_log(SB_LOG_WARN, "ops", "discovery: %s", why);

@@ -262,7 +262,6 @@ static enum sb_err resolve_recipient(struct parse *p, const char *s, const char 
 {
     char e164[24];
     const char *number;
-    char buf[EXCERPT_BYTES];
     enum sb_err err;
 
     if (sb_e164_normalise(s, e164, sizeof(e164))) {
@@ -270,6 +269,7 @@ static enum sb_err resolve_recipient(struct parse *p, const char *s, const char 
     }
     number = sb_config_number_of(p->cfg, s); /* borrowed from cfg */
     if (!number) {
+        char buf[EXCERPT_BYTES];
         return fail(p, CODE_RECIPIENT,
                     "%s: \"%s\" is neither an E.164 number (8 to 15 digits, '+' optional) nor a "
                     "contact alias",
@@ -504,7 +504,7 @@ static enum sb_err check_template(struct parse *p, json_t *v, const char *name)
     if (err != SB_OK) {
         return err;
     }
-    if (p->whatsapp && !whatsapp_language(s)) {
+    if (s && p->whatsapp && !whatsapp_language(s)) { /* s is required for WhatsApp */
         if (strchr(s, '-')) {
             return fail(p, CODE_INVALID,
                         "%s: WhatsApp wants the underscore form: use en_US, not en-US", path);
@@ -873,7 +873,7 @@ enum sb_err sb_command_parse(const struct sb_config *cfg, const char *recipient,
 
     /* Until the payload is known to be a command, out->id stays "" ("id": null on P/error). */
     if (len > SB_COMMAND_MAX_BYTES) {
-        return fail(&p, CODE_INVALID, "payload: %zu bytes, more than the %d allowed", len,
+        return fail(&p, CODE_INVALID, "payload: %zu bytes, more than the %zu allowed", len,
                     SB_COMMAND_MAX_BYTES);
     }
     if (len > 0 && memchr(payload, '\0', len)) {

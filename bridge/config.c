@@ -658,7 +658,6 @@ static char *default_client_id(const char *prefix)
 static enum sb_err finish(const struct loader *ld, struct sb_config *cfg, char *why, size_t why_len)
 {
     char problem[PROBLEM_MAX];
-    char url[128];
     const char *mode = cfg->auth == SB_AUTH_BASIC ? "basic" : "oauth";
 
     if (!cfg->key_id || !cfg->key_secret) {
@@ -667,6 +666,7 @@ static enum sb_err finish(const struct loader *ld, struct sb_config *cfg, char *
                     why_len);
     }
     if (!cfg->api_url) {
+        char url[128];
         snprintf(url, sizeof(url), "https://%s.conversation.api.sinch.com", cfg->region);
         cfg->api_url = strdup(url);
         if (!cfg->api_url) {
@@ -875,7 +875,7 @@ static bool same_value(const struct key *k, const struct sb_config *a, const str
 static void swap_value(const struct key *k, struct sb_config *a, struct sb_config *b)
 {
     if (k->kind != K_SPECIAL) {
-        unsigned char tmp[sizeof(double) > sizeof(char *) ? sizeof(double) : sizeof(char *)];
+        unsigned char tmp[sizeof(double) + sizeof(char *)]; /* holds either */
         char *pa = (char *)a + k->off;
         char *pb = (char *)b + k->off;
         size_t n = field_size(k);

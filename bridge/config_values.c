@@ -128,10 +128,10 @@ static bool port_ok(const char *s, size_t n, long min, long *out)
 /* Project and app ids are pasted into request paths, so only URL-safe characters pass. */
 bool sb_config_check_id(char *v, char *problem, size_t len)
 {
-    char shown[SB_CONFIG_SHOW_MAX + 8];
     size_t n = strlen(v);
 
     if (n > 128 || !all_of(v, n, HOST_CHARS)) {
+        char shown[SB_CONFIG_SHOW_MAX + 8];
         sb_config_say(problem, len,
                       "\"%s\" may hold only letters, digits, '.', '_' and '-' (at most 128)",
                       sb_config_show(v, shown, sizeof(shown)));
@@ -153,10 +153,9 @@ bool sb_config_check_key_id(char *v, char *problem, size_t len)
 
 bool sb_config_check_region(char *v, char *problem, size_t len)
 {
-    char shown[SB_CONFIG_SHOW_MAX + 8];
-
     lower(v);
     if (strcmp(v, "us") != 0 && strcmp(v, "eu") != 0 && strcmp(v, "br") != 0) {
+        char shown[SB_CONFIG_SHOW_MAX + 8];
         sb_config_say(problem, len, "\"%s\" is not one of us, eu, br",
                       sb_config_show(v, shown, sizeof(shown)));
         return false;
@@ -166,11 +165,11 @@ bool sb_config_check_region(char *v, char *problem, size_t len)
 
 bool sb_config_check_channel(char *v, char *problem, size_t len)
 {
-    char shown[SB_CONFIG_SHOW_MAX + 8];
     size_t n = strlen(v);
 
     upper(v);
     if (n > 32 || !all_of(v, n, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_")) {
+        char shown[SB_CONFIG_SHOW_MAX + 8];
         sb_config_say(problem, len,
                       "\"%s\" is not a channel name (letters and '_', like WHATSAPP or SMS)",
                       sb_config_show(v, shown, sizeof(shown)));
@@ -192,7 +191,6 @@ static bool url_split(char *v, const char *const *schemes, struct url *u, char *
     char *auth;
     char *end;
     char *host_end;
-    char list[64] = "";
     long port;
 
     if (has_space_or_ctl(v)) {
@@ -217,6 +215,7 @@ static bool url_split(char *v, const char *const *schemes, struct url *u, char *
         }
     }
     if (!schemes[u->scheme]) {
+        char list[64] = "";
         for (size_t i = 0; schemes[i]; i++) {
             size_t used = strlen(list);
             const char *sep_i = i == 0 ? "" : schemes[i + 1] ? ", " : " or ";
@@ -384,9 +383,8 @@ bool sb_config_check_topic_part(char *v, char *problem, size_t len)
 
 bool sb_config_check_share_group(char *v, char *problem, size_t len)
 {
-    char shown[SB_CONFIG_SHOW_MAX + 8];
-
     if (strpbrk(v, "/+#") || has_ctl(v) || strlen(v) > 64 || !utf8(v)) {
+        char shown[SB_CONFIG_SHOW_MAX + 8];
         sb_config_say(problem, len,
                       "\"%s\" must be UTF-8 without '/', '+', '#' or control characters (at most "
                       "64)",
@@ -398,9 +396,8 @@ bool sb_config_check_share_group(char *v, char *problem, size_t len)
 
 bool sb_config_check_path(char *v, char *problem, size_t len)
 {
-    char shown[SB_CONFIG_SHOW_MAX + 8];
-
     if (v[0] != '/' || has_space_or_ctl(v) || strpbrk(v, "?#") || strlen(v) > 256) {
+        char shown[SB_CONFIG_SHOW_MAX + 8];
         sb_config_say(problem, len,
                       "\"%s\" must be a path starting with '/', without spaces, '?' or '#'",
                       sb_config_show(v, shown, sizeof(shown)));
@@ -541,13 +538,13 @@ enum sb_err sb_config_parse_allow_to(struct sb_config *cfg, const char *v, char 
     }
     while (next_item(&p, &item, &n)) {
         char entry[24];
-        char shown[SB_CONFIG_SHOW_MAX + 8];
 
         if (n == 0) {
             continue;
         }
         if (!allow_prefix(item, n, entry, sizeof(entry)) &&
             !e164_n(item, n, entry, sizeof(entry))) {
+            char shown[SB_CONFIG_SHOW_MAX + 8];
             sb_config_say(problem, len,
                           "\"%s\" is neither an E.164 number nor a prefix like +4670*",
                           sb_config_show_n(item, n, shown, sizeof(shown)));
@@ -594,7 +591,6 @@ enum sb_err sb_config_parse_contacts(struct sb_config *cfg, const char *v, char 
         size_t num_len;
         char number[24];
         char shown[SB_CONFIG_SHOW_MAX + 8];
-        char shown2[SB_CONFIG_SHOW_MAX + 8];
         struct sb_contact *c;
 
         if (n == 0) {
@@ -627,6 +623,7 @@ enum sb_err sb_config_parse_contacts(struct sb_config *cfg, const char *v, char 
             return SB_E_CONFIG;
         }
         if (!e164_n(num, num_len, number, sizeof(number))) {
+            char shown2[SB_CONFIG_SHOW_MAX + 8];
             sb_config_say(problem, len, "number \"%s\" of alias \"%s\" is not E.164",
                           sb_config_show_n(num, num_len, shown2, sizeof(shown2)), shown);
             return SB_E_CONFIG;

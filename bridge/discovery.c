@@ -49,7 +49,7 @@ static void id_part(char *dst, size_t cap, const char *src)
         char c = *src;
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '_' || c == '-';
-        dst[n++] = ok ? c : '_';
+        dst[n++] = (char)(ok ? c : '_');
     }
     dst[n] = '\0';
 }

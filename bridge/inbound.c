@@ -21,7 +21,7 @@
 /* Webhook events one transaction takes. A turn serves each ready connection once, so this is
  * reached only with hundreds of busy connections; a bigger turn then commits more than once. */
 #define STAGE_MAX    256
-#define KEEP_KEYS_MS (48 * 3600 * 1000LL) /* PRODUCT.md: at least 24 h; twice that */
+#define KEEP_KEYS_MS (48LL * 3600 * 1000) /* PRODUCT.md: at least 24 h; twice that */
 #define REPUBLISH_MS 1000
 
 /* Webhook results, for the counters: the label values of sinch_bridge_webhooks_total. */

@@ -19,7 +19,7 @@
 
 #define STOP_TIMEOUT_MS 10000 /* SIGTERM: in-flight requests get this long to finish */
 #define PRUNE_EVERY_MS  (3600 * 1000LL)
-#define HISTORY_MS      (7 * 24 * 3600 * 1000LL) /* finished commands are kept a week */
+#define HISTORY_MS      (7LL * 24 * 3600 * 1000) /* finished commands are kept a week */
 
 extern char **environ;
 
@@ -478,7 +478,7 @@ static int run(struct app *app)
     }
     sb_outbox_kick(app->outbox); /* what an earlier run left unfinished */
     sb_inbound_start(app->inbound);
-    sb_timer_arm(app->prune_timer, 60 * 1000);
+    sb_timer_arm(app->prune_timer, 60 * 1000LL);
     sb_loop_run(app->loop);
     rc = 0;
 out_signals:

@@ -1,5 +1,6 @@
 /* Version 4 UUIDs from the kernel's random source (getrandom(2): no file to open, never blocks
  * once the system is up). */
+/* NOLINTNEXTLINE(bugprone-reserved-identifier,cert-dcl37-c): glibc's feature-test macro */
 #define _DEFAULT_SOURCE /* getrandom */
 #include "bridge/uuid.h"
 

@@ -135,12 +135,12 @@ static int broker_port(const char *url)
 {
     const char *host = strstr(url, "://");
     const char *colon;
-    long port;
     char *end;
 
     host = host ? host + 3 : url;
     colon = host[0] == '[' ? strstr(host, "]:") : strchr(host, ':');
     if (colon) {
+        long port;
         port = strtol(colon + (host[0] == '[' ? 2 : 1), &end, 10);
         if (port > 0 && port < 65536) {
             return (int)port;
@@ -511,6 +511,7 @@ static void on_connect_failed5(void *context, MQTTAsync_failureData5 *data)
                                              : "?");
 }
 
+/* NOLINTNEXTLINE(misc-no-recursion): replace_client() calls it after setting CLIENT_OK */
 static void connect_attempt(void *arg)
 {
     struct sb_mqtt *m = arg;
@@ -628,6 +629,7 @@ static int create_client(struct sb_mqtt *m, MQTTAsync *out)
 
 /* On the loop, after a poisoned client lost its connection (see the top). The old client is left
  * as it is, disconnected for good: destroying it would free the lost message's memory again. */
+/* NOLINTNEXTLINE(misc-no-recursion): connect_attempt() calls it only on CLIENT_DEAD */
 static void replace_client(void *arg)
 {
     struct sb_mqtt *m = arg;

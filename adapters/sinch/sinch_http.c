@@ -19,7 +19,7 @@
 
 #define MOD "sinch"
 /* An answer larger than this is an error (STYLE: every buffer fed by the network has a cap). */
-#define BODY_MAX           (4 * 1024 * 1024)
+#define BODY_MAX           ((size_t)4 * 1024 * 1024)
 #define CONNECT_TIMEOUT_MS 5000L
 #define DEFAULT_TIMEOUT_S  30L
 /* curl_multi_poll() returns at least this often even when nothing happens (stop is also
@@ -112,8 +112,7 @@ static char *str_join(const char *a, const char *b)
     size_t la = strlen(a), lb = strlen(b);
     char *s = malloc(la + lb + 1);
     if (s) {
-        memcpy(s, a, la);
-        memcpy(s + la, b, lb + 1);
+        snprintf(s, la + lb + 1, "%s%s", a, b);
     }
     return s;
 }
@@ -655,7 +654,7 @@ static void api_done(struct sb_sinch *s, struct job *j, CURLcode rc)
         res->err = SB_OK;
         res->maybe_sent = true;
     } else if (j->resp.overflow) {
-        sb_log(SB_LOG_WARN, MOD, "%s %s: answer larger than %d bytes (tag %llu)", j->method,
+        sb_log(SB_LOG_WARN, MOD, "%s %s: answer larger than %zu bytes (tag %llu)", j->method,
                j->path, BODY_MAX, (unsigned long long)res->tag);
         res->err = SB_E_NET;
         res->maybe_sent = true;

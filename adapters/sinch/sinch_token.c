@@ -196,7 +196,7 @@ static const char *read_month(const char *p, int *month)
 {
     static const char names[] = "janfebmaraprmayjunjulaugsepoctnovdec";
     for (int i = 0; i < 12; i++) {
-        if (strncasecmp(p, names + i * 3, 3) == 0) {
+        if (strncasecmp(p, names + (size_t)i * 3, 3) == 0) {
             *month = i + 1;
             return p + 3;
         }
@@ -285,7 +285,8 @@ static bool parse_http_date(const char *p, int64_t *out)
     if (day < 1 || day > 31 || h > 23 || m > 59 || s > 60 || year < 1970) {
         return false;
     }
-    *out = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + h * 3600 + m * 60 + s;
+    *out = days_from_civil(year, (unsigned)month, (unsigned)day) * 86400 + (long)h * 3600 +
+           (long)m * 60 + s;
     return true;
 }
 
@@ -400,7 +401,7 @@ static void copy_printable(const char *s, char *out, size_t out_len)
     size_t n = 0;
     for (; s && *s && n + 1 < out_len; s++) {
         unsigned char c = (unsigned char)*s;
-        out[n++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+        out[n++] = (char)((c < 0x20 || c == 0x7f) ? '?' : c);
     }
     out[n] = '\0';
 }

@@ -348,7 +348,6 @@ static int migrate(sqlite3 *db, char *why, size_t why_len)
 {
     int64_t version = 0;
     int rc = query_int(db, "PRAGMA user_version", &version);
-    char sql[64];
 
     if (rc != SQLITE_OK || version == SCHEMA_VERSION) {
         return rc;
@@ -368,6 +367,7 @@ static int migrate(sqlite3 *db, char *why, size_t why_len)
         rc = sqlite3_exec(db, migrations[version], NULL, NULL, NULL);
     }
     if (rc == SQLITE_OK) {
+        char sql[64];
         snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", SCHEMA_VERSION);
         rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
     }

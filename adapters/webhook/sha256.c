@@ -16,8 +16,8 @@ void sb_sha256_hex(const void *body, size_t len, char out[65])
     /* By hand: 32 snprintf calls cost more than the digest of a typical body. */
     static const char hex[] = "0123456789abcdef";
     for (unsigned i = 0; i < md_len; i++) {
-        out[2 * i] = hex[md[i] >> 4];
-        out[2 * i + 1] = hex[md[i] & 0xf];
+        out[(size_t)2 * i] = hex[md[i] >> 4];
+        out[(size_t)2 * i + 1] = hex[md[i] & 0xf];
     }
     out[64] = '\0';
 }

@@ -102,7 +102,7 @@ enum sb_err sb_store_depth(struct sb_store *st, int64_t *depth) SB_MUST_CHECK;
 /* Times (ms) at which commands to `recipient` were first handed to Sinch since `since_ms`,
  * counted: for BRIDGE_RECIPIENT_LIMIT after a restart. Thread: loop. */
 enum sb_err sb_store_count_handed(struct sb_store *st, const char *recipient, int64_t since_ms,
-                                  int64_t *count) SB_MUST_CHECK;
+                                  int64_t *n) SB_MUST_CHECK;
 
 /* The command id and recipient of a Sinch message id, for delivery reports (issue 3).
  * *cmd_id and *recipient are new strings (free()), or NULL when unknown. Thread: loop. */

@@ -15,7 +15,7 @@
 #include "bridge/err.h"
 #include "bridge/loop.h"
 
-#define SB_WEBHOOK_BODY_MAX (1024 * 1024) /* PRODUCT.md: 413 over 1 MiB */
+#define SB_WEBHOOK_BODY_MAX ((size_t)1024 * 1024) /* PRODUCT.md: 413 over 1 MiB */
 
 struct sb_webhook;
 

@@ -11,7 +11,7 @@
 #include "bridge/config.h"
 #include "bridge/err.h"
 
-#define SB_COMMAND_MAX_BYTES (64 * 1024) /* PRODUCT.md: larger is invalid_command */
+#define SB_COMMAND_MAX_BYTES ((size_t)64 * 1024) /* PRODUCT.md: larger is invalid_command */
 #define SB_COMMAND_ID_MAX    64
 
 enum sb_content_kind {

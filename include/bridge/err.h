@@ -27,6 +27,7 @@
     X(SB_E_BUG, 17, "internal error")
 
 enum sb_err {
+/* NOLINTNEXTLINE(bugprone-macro-parentheses): `name` is an enumerator, not an expression */
 #define SB_ERR_ENUM(name, num, msg) name = num,
     SB_ERR_LIST(SB_ERR_ENUM)
 #undef SB_ERR_ENUM

@@ -42,7 +42,6 @@ struct slot {
 };
 
 struct run {
-    const struct options *o;
     double *lat; /* ms, by request number */
     long done;
     long ok;
@@ -199,7 +198,7 @@ static double percentile(const double *sorted, long n, double p)
 
 static int run(const struct options *o)
 {
-    struct run r = {.o = o};
+    struct run r = {0};
     struct slot *slots = calloc((size_t)o->connections, sizeof(*slots));
     CURLM *multi = curl_multi_init();
     long next = 0;

@@ -66,18 +66,18 @@ static inline struct sb_config *fuzz_config(const char *channel, bool allow_list
     char allow[] = "BRIDGE_ALLOW_TO=" FUZZ_ALLOW_TO;
     char def[64];
     char *env[] = {project, app, key, secret, hook, prefix, contacts, ha, def, NULL, NULL};
-    struct sb_config *cfg = NULL;
+    struct sb_config *loaded = NULL; /* not `cfg`: the fuzz targets have a static cfg */
     char why[256];
 
     snprintf(def, sizeof(def), "SINCH_DEFAULT_CHANNEL=%s", channel);
     if (allow_list) {
         env[9] = allow;
     }
-    if (sb_config_load(NULL, env, &cfg, why, sizeof(why)) != SB_OK) {
+    if (sb_config_load(NULL, env, &loaded, why, sizeof(why)) != SB_OK) {
         fprintf(stderr, "fuzz: the fixture's configuration does not load: %s\n", why);
         abort();
     }
-    return cfg;
+    return loaded;
 }
 
 /* Whether s (len bytes) could be one level of an MQTT topic name: UTF-8 without NUL (MQTT 5

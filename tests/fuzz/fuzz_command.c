@@ -52,7 +52,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static bool id_chars(const char *s)
 {
     size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-");
-    return s[n] == '\0' && n <= SB_COMMAND_ID_MAX;
+    return n <= SB_COMMAND_ID_MAX && s[n] == '\0';
 }
 
 static void check_refused(const struct sb_command *cmd, const struct sb_command_error *err,
@@ -122,7 +122,6 @@ static void check_accepted(const struct sb_config *cfg, const char *recipient,
         .accepted_time = "",
         .attempts = 1,
     };
-    char e164[24];
     char *json;
 
     FUZZ_CHECK(cmd->id[0] && id_chars(cmd->id), "id \"%s\"", cmd->id);
@@ -130,6 +129,7 @@ static void check_accepted(const struct sb_config *cfg, const char *recipient,
                cmd->contact_id ? cmd->contact_id : "-");
     FUZZ_CHECK(!recipient || cmd->to, "the topic named %s, yet no number", recipient);
     if (cmd->to) {
+        char e164[24];
         FUZZ_CHECK(sb_e164_normalise(cmd->to, e164, sizeof(e164)) && strcmp(e164, cmd->to) == 0,
                    "to \"%s\" is not E.164 with '+'", cmd->to);
         FUZZ_CHECK(sb_config_allowed(cfg, cmd->to), "to %s is outside BRIDGE_ALLOW_TO", cmd->to);

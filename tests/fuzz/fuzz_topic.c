@@ -110,7 +110,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *in = (const char *)data;
     const char *nl = memchr(in, '\n', size);
     char prefix[PREFIX_MAX + 1] = FUZZ_PREFIX;
-    char problem[128];
     char send_prefix[PREFIX_MAX + 8];
     char filter_one[PREFIX_MAX + 16];
     char *topic;
@@ -121,6 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool is_send_any;
 
     if (nl && (size_t)(nl - in) <= PREFIX_MAX) {
+        char problem[128];
         char candidate[PREFIX_MAX + 1];
         size_t n = (size_t)(nl - in);
         memcpy(candidate, in, n);

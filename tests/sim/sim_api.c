@@ -226,7 +226,6 @@ static bool send_checks(struct sim *s, const struct sim_request *rq, const struc
                         struct sim_answer *a, json_t **parsed)
 {
     struct sim_verdict v;
-    char message[SIM_FIELD_MAX + SIM_WHY_MAX + 8];
     const char *text = rq->body ? rq->body : "";
 
     if (!sim_api_authorised(s, rq, a)) {
@@ -251,6 +250,7 @@ static bool send_checks(struct sim *s, const struct sim_request *rq, const struc
     if (v.status == 404) {
         sim_answer_error(a, 404, v.description, NULL, NULL);
     } else {
+        char message[SIM_FIELD_MAX + SIM_WHY_MAX + 8];
         snprintf(message, sizeof(message), "%s%s%s", v.field, v.field[0] ? ": " : "",
                  v.description);
         sim_answer_error(a, 400, message, v.field[0] ? v.field : NULL, v.description);

@@ -71,7 +71,7 @@ json_t *sim_cb_identity(const char *channel, const char *identity)
 json_t *sim_cb_envelope(const struct sim_cb_context *ctx, const char *key, json_t *payload,
                         bool with_event_time, const char *correlation_id)
 {
-    char accepted[SIM_TIME_LEN + 1], event[32];
+    char accepted[SIM_TIME_LEN + 1];
     sim_time_rfc3339(ctx->now_ms, accepted);
     json_t *env = json_pack("{s:s, s:s}", "app_id", ctx->app_id, "accepted_time", accepted);
     if (!env || !payload) {
@@ -80,6 +80,7 @@ json_t *sim_cb_envelope(const struct sim_cb_context *ctx, const char *key, json_
         return NULL;
     }
     if (with_event_time) {
+        char event[32];
         time_seconds(ctx->now_ms - 1000, event, sizeof(event));
         json_object_set_new(env, "event_time", json_string(event));
     }

@@ -338,7 +338,7 @@ static void finish(struct sim_deliver *d, struct job *j, int status, const char 
     heap_push(d, j);
 }
 
-static void drop_in_flight(struct sim_deliver *d, struct job *j)
+static void drop_in_flight(struct sim_deliver *d, const struct job *j)
 {
     for (size_t i = 0; i < d->n_in_flight; i++) {
         if (d->in_flight[i] == j) {

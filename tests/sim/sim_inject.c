@@ -23,13 +23,13 @@ static void control_error(struct sim_answer *a, int status, const char *why)
 /* The request body as a JSON object (new); an empty body is {}. NULL after answering 400. */
 static json_t *object_body(const struct sim_request *rq, struct sim_answer *a)
 {
-    char why[256];
     json_error_t err;
     if (!rq->body || rq->body_len == 0) {
         return json_object();
     }
     json_t *req = json_loadb(rq->body, rq->body_len, JSON_REJECT_DUPLICATES, &err);
     if (!json_is_object(req)) {
+        char why[256];
         snprintf(why, sizeof(why), "expected a JSON object%s%s", req ? "" : ": ",
                  req ? "" : err.text);
         control_error(a, 400, why);

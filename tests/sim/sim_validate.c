@@ -237,12 +237,12 @@ static const char *join(const char *const *list, size_t n, char *buf, size_t len
 static bool opt_enum(struct vctx *c, json_t *obj, const char *key, const char *const *values,
                      size_t n)
 {
-    char list[256];
     json_t *val = get(obj, key);
     if (!val) {
         return true;
     }
     if (!json_is_string(val) || !one_of(json_string_value(val), values, n)) {
+        char list[256];
         return fail(c, key, "invalid value: must be one of %s",
                     join(values, n, list, sizeof(list)));
     }

@@ -87,9 +87,9 @@ bool sim_url_is_loopback(const char *url)
         return false;
     }
     const char *end = auth + strcspn(auth, "/?#");
-    for (const char *at = auth; at < end; at++) {
-        if (*at == '@') { /* user:password@host */
-            auth = at + 1;
+    for (const char *c = auth; c < end; c++) {
+        if (*c == '@') { /* user:password@host */
+            auth = c + 1;
         }
     }
     const char *h = auth, *h_end, *rest;

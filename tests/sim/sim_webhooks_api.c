@@ -60,7 +60,6 @@ static void answer_error(struct sim_answer *a, const struct sim_webhook_error *e
 /* The request's JSON body (new), or NULL after answering 400. */
 static json_t *json_body(const struct sim_request *rq, struct sim_answer *a)
 {
-    char message[256];
     json_error_t jerr;
     if (!sim_api_is_json_type(rq->content_type)) {
         sim_answer_error(a, 400, "Content-Type must be application/json", NULL, NULL);
@@ -69,6 +68,7 @@ static json_t *json_body(const struct sim_request *rq, struct sim_answer *a)
     json_t *body =
         json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!body) {
+        char message[256];
         snprintf(message, sizeof(message), "Invalid JSON payload received: %s", jerr.text);
         sim_answer_error(a, 400, message, NULL, NULL);
     }

@@ -32,9 +32,20 @@ static int check_failed;
         }                                                                                          \
     } while (0)
 
+/* Functions, not expressions in the macro: cppcheck took CHECK_STR(s, "x") for a literal
+ * compared with NULL. */
+static inline int check_streq(const char *a, const char *b)
+{
+    return a != NULL && b != NULL && strcmp(a, b) == 0;
+}
+
+static inline const char *check_shown(const char *s)
+{
+    return s ? s : "(null)";
+}
+
 #define CHECK_STR(a, b)                                                                            \
-    CHECKF((a) != NULL && (b) != NULL && strcmp((a), (b)) == 0, "\"%s\" != \"%s\"",                \
-           (a) ? (a) : "(null)", (b) ? (b) : "(null)")
+    CHECKF(check_streq((a), (b)), "\"%s\" != \"%s\"", check_shown(a), check_shown(b))
 
 static inline int check_report(void)
 {

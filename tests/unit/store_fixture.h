@@ -32,7 +32,6 @@ static inline void rm_rf(const char *path)
 {
     struct stat sb;
     DIR *d;
-    struct dirent *e;
 
     if (lstat(path, &sb) != 0) {
         return;
@@ -43,6 +42,7 @@ static inline void rm_rf(const char *path)
     }
     d = opendir(path);
     if (d) {
+        struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             char sub[512];
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {

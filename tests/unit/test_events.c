@@ -735,10 +735,10 @@ static void test_postback_round_trip(void)
                                  "WHATSAPP", "identity", "15551234567");
         char *body = root ? json_dumps(root, JSON_COMPACT) : NULL;
         struct sb_event ev;
-        const json_t *choice;
 
         CHECK(body != NULL);
         if (body && sb_event_parse(&cfg_mom, body, strlen(body), SHA, &ev, NULL, 0) == SB_OK) {
+            const json_t *choice;
             choice = json_object_get(ev.payload, "choice");
             CHECK_STR(json_string_value(json_object_get(ev.payload, "kind")), "choice");
             CHECK_STR(json_string_value(json_object_get(ev.payload, "text")), options[i]);
