@@ -882,7 +882,6 @@ enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *pa
                             uint64_t tag)
 {
     struct queued *q;
-    enum sb_err err;
 
     if (len > (size_t)256 * 1024 * 1024) {
         return SB_E_INVAL;
@@ -894,7 +893,8 @@ enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *pa
     if (m->in_window < m->window && !m->queue) {
         m->in_window++;
         pthread_mutex_unlock(&m->window_lock);
-        err = send_now(m, topic, payload, len, retain, correlation, correlation_len, tag);
+        enum sb_err err =
+            send_now(m, topic, payload, len, retain, correlation, correlation_len, tag);
         if (err != SB_OK) {
             pthread_mutex_lock(&m->window_lock);
             m->in_window--;
