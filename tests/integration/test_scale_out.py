@@ -63,9 +63,11 @@ def test_three_bridges_split_30000_commands_and_survive_a_kill(world):
     dupes = {k: v for k, v in got.items() if v > 1}
     print("scale-out: %d sent, %d duplicates after the kill" % (len(got), len(dupes)))
     assert not missing, sorted(missing)[:10]
-    # At-least-once: a command goes twice only when Sinch accepted it but the bridge had not
-    # stored that yet: at most DUP_WINDOW of them per kill, each sent twice, never more.
-    assert len(dupes) <= DUP_WINDOW and all(v == 2 for v in dupes.values()), dupes
+    # At-least-once: a command goes again when Sinch accepted it but the bridge had not stored
+    # that yet (at most DUP_WINDOW of them per kill); and a third time in the rare case where
+    # the broker had not yet received the PUBACK of that command either, and delivers it again
+    # (README, "One outcome each").
+    assert len(dupes) <= DUP_WINDOW and all(v <= 3 for v in dupes.values()), dupes
     shares = [metric(b, "sinch_bridge_commands_sent_total") for b in bridges]
     print("scale-out: shares since each (re)start %s" % shares)
     assert all(s >= N / 10 for s in shares), shares     # each took a real share
