@@ -191,6 +191,23 @@ enum sb_err sb_loop_post(struct sb_loop *loop, sb_loop_fn fn, void *arg)
     return SB_OK;
 }
 
+size_t sb_loop_cancel(struct sb_loop *loop, const void *arg)
+{
+    size_t kept = 0, removed;
+
+    pthread_mutex_lock(&loop->lock);
+    for (size_t i = 0; i < loop->count; i++) {
+        struct post p = loop->posts[(loop->head + i) % loop->cap];
+        if (p.arg != arg) {
+            loop->posts[(loop->head + kept++) % loop->cap] = p;
+        }
+    }
+    removed = loop->count - kept;
+    loop->count = kept;
+    pthread_mutex_unlock(&loop->lock);
+    return removed;
+}
+
 void sb_loop_set_turn_end(struct sb_loop *loop, sb_loop_fn fn, void *arg)
 {
     loop->turn_end = fn;

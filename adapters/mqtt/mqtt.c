@@ -994,6 +994,9 @@ void sb_mqtt_free(struct sb_mqtt *m)
         MQTTAsync_destroy(&client);
     }
     sb_timer_free(m->retry);
+    /* paho's threads are gone: what they posted for m (a pump of the publish queue, a
+     * reconnection) must not run once m is freed. */
+    sb_loop_cancel(m->loop, m);
     /* The clients not destroyed are disconnected for good and call nothing any more; their
      * publishes left in m->pubs stay allocated, as the context of their callbacks. */
     pthread_mutex_destroy(&m->pubs_lock);

@@ -6,6 +6,7 @@
 #define SB_BRIDGE_LOOP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bridge/err.h"
@@ -23,6 +24,11 @@ void sb_loop_free(struct sb_loop *loop);
 /* Queues fn(arg) to run on the loop, in posting order. Thread: any. Fails only on ENOMEM or
  * after the loop was freed; then fn is not called and arg still belongs to the caller. */
 enum sb_err sb_loop_post(struct sb_loop *loop, sb_loop_fn fn, void *arg) SB_MUST_CHECK;
+
+/* Drops the queued posts whose argument is `arg`, for a module about to free it: a post queued
+ * by one of its threads must not run after the module is gone. Returns how many were dropped.
+ * Thread: the loop's, outside a post (the freeing module's threads have stopped posting). */
+size_t sb_loop_cancel(struct sb_loop *loop, const void *arg);
 
 /* Sets the function called at the end of every loop turn: a timer's callback, or one pass over
  * the sockets poll() found ready (the posts among them; a batch of 256 posts when more are
