@@ -459,6 +459,11 @@ enum sb_err sb_webhook_new(const struct sb_config *cfg, struct sb_loop *loop,
     info.iface = strcmp(cfg->listen_host, "0.0.0.0") == 0 || strcmp(cfg->listen_host, "::") == 0
                      ? NULL
                      : cfg->listen_host;
+    /* lws 4.1 binds an IPv6 socket, where it cannot apply an IPv4 address: BRIDGE_LISTEN=
+     * 127.0.0.1:8080 listened on every interface. An IPv4 address gets an IPv4 socket. */
+    if (info.iface && strchr(info.iface, ':') == NULL && strchr(info.iface, '.') != NULL) {
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
+    }
     info.protocols = wh->protocols;
     info.user = wh;
     info.keepalive_timeout = 30;

@@ -482,3 +482,29 @@ def test_a_client_that_leaves_before_its_answer_changes_nothing(hooked):
     assert texts.count("gone0") == 1 and texts.count("gone1") <= 1
     assert bridge.http("GET", "/healthz")[0] == 200
     assert bridge.proc.poll() is None
+
+
+def listeners(port):
+    """The local addresses listening on `port`, from /proc/net/tcp and tcp6 ("127.0.0.1",
+    "0.0.0.0", "::", ...)."""
+    import ipaddress
+    found = []
+    for path, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                addr, hexport = local.split(":")
+                if state != "0A" or int(hexport, 16) != port:
+                    continue
+                raw = bytes.fromhex(addr)
+                # The kernel prints each 32-bit word in host (little-endian) order.
+                raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+                found.append(str(ipaddress.ip_address(raw)))
+    return found
+
+
+def test_the_listener_binds_only_the_address_it_is_given(hooked):
+    """BRIDGE_LISTEN=127.0.0.1:<port> must not listen on every interface (lws 4.1 did, on an
+    IPv6 socket, until it was given an IPv4 one)."""
+    world, bridge, watch = hooked
+    assert listeners(bridge.http_port) == ["127.0.0.1"]
