@@ -88,6 +88,11 @@ struct sb_mqtt {
     char sub_ha_status[TOPIC_MAX]; /* <BRIDGE_HA_PREFIX>/status, "" without discovery */
     size_t control_prefix_len;     /* of "P/bridge/request/" */
     atomic_bool up;
+    /* Connected, subscribed or not: set first thing in on_connected, cleared when the
+     * connection is lost or closed. sb_mqtt_publish() reads it instead of asking paho, whose
+     * MQTTAsync_isConnected() takes paho's mutex, which paho holds while it calls on_connected
+     * (the error-checking mutex refused the second lock, and its unlock then released paho's). */
+    atomic_bool link;
     atomic_bool ever_connected; /* after the first connection paho reconnects by itself */
     atomic_bool stopping;
     struct sb_timer *retry; /* first connection attempts, until paho's reconnect takes over */
@@ -276,6 +281,7 @@ static void on_connected(void *context, char *cause)
     int rc;
 
     (void)cause;
+    atomic_store(&m->link, true);
     atomic_store(&m->ever_connected, true);
     no_delay_to_broker(m);
     sb_log(SB_LOG_NOTICE, "mqtt", "connected to %s as %s (MQTT %s)", m->cfg->mqtt_url,
@@ -312,6 +318,7 @@ static void on_connection_lost(void *context, char *cause)
     int expected = CLIENT_POISONED;
     bool poisoned = atomic_compare_exchange_strong(&m->poison, &expected, CLIENT_DEAD);
 
+    atomic_store(&m->link, false);
     atomic_store(&m->up, false);
     if (poisoned) {
         /* paho calls this before it schedules the automatic reconnection, which must not happen
@@ -705,6 +712,7 @@ enum sb_err sb_mqtt_new(const struct sb_config *cfg, struct sb_loop *loop,
     atomic_init(&m->client, NULL);
     atomic_init(&m->poison, CLIENT_OK);
     atomic_init(&m->up, false);
+    atomic_init(&m->link, false);
     atomic_init(&m->ever_connected, false);
     atomic_init(&m->stopping, false);
     topic_of(m->state_topic, cfg, false, "bridge/state");
@@ -886,7 +894,7 @@ enum sb_err sb_mqtt_publish(struct sb_mqtt *m, const char *topic, const void *pa
     if (len > (size_t)256 * 1024 * 1024) {
         return SB_E_INVAL;
     }
-    if (!MQTTAsync_isConnected(atomic_load(&m->client)) || atomic_load(&m->poison) != CLIENT_OK) {
+    if (!atomic_load(&m->link) || atomic_load(&m->poison) != CLIENT_OK) {
         return SB_E_MQTT; /* the caller keeps it and publishes it again once connected */
     }
     pthread_mutex_lock(&m->window_lock);
@@ -968,6 +976,7 @@ void sb_mqtt_stop(struct sb_mqtt *m, int timeout_ms)
             sb_sleep_ms(10);
         }
     }
+    atomic_store(&m->link, false);
     atomic_store(&m->up, false);
 }
 
