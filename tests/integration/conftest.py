@@ -52,6 +52,20 @@ def sign(secret, body, nonce, timestamp):
     return base64.b64encode(mac.digest()).decode()
 
 
+def inbound_text(text="I'm on it", sender="15551234567", msg_id="01J0QKFBF5KZNWJ47TAN9ZT24M"):
+    """A MESSAGE_INBOUND webhook body, as Sinch sends it (facts section 7), with a text."""
+    return {
+        "app_id": "sim-app", "project_id": "sim-project",
+        "accepted_time": "2026-11-28T14:23:45.123Z", "event_time": "2026-11-28T14:23:44Z",
+        "message": {
+            "id": msg_id, "direction": "TO_APP",
+            "contact_message": {"text_message": {"text": text}},
+            "channel_identity": {"channel": "WHATSAPP", "identity": sender, "app_id": ""},
+            "conversation_id": "", "contact_id": "", "metadata": "",
+            "accept_time": "2026-11-28T14:23:45.101Z", "processing_mode": "DISPATCH"},
+        "message_metadata": "", "correlation_id": ""}
+
+
 def wait_port(port, timeout=10):
     def up():
         with socket.socket() as s:

@@ -9,7 +9,7 @@ import random
 import subprocess
 from collections import Counter
 
-from conftest import wait_until
+from conftest import inbound_text, wait_until
 
 
 # Commands Sinch may have accepted without the bridge having stored it at a kill -9: the 32
@@ -123,19 +123,6 @@ def test_sinch_failing_every_way_loses_nothing_and_keeps_the_pace(world):
     assert within_bucket([r["time_ms"] for r in requests], rate, rate)
 
 
-def inbound_text(text, msg_id):
-    return {
-        "app_id": "sim-app", "project_id": "sim-project",
-        "accepted_time": "2026-11-28T14:23:45.123Z", "event_time": "2026-11-28T14:23:44Z",
-        "message": {
-            "id": msg_id, "direction": "TO_APP",
-            "contact_message": {"text_message": {"text": text}},
-            "channel_identity": {"channel": "WHATSAPP", "identity": "15551234567", "app_id": ""},
-            "conversation_id": "", "contact_id": "", "metadata": "",
-            "accept_time": "2026-11-28T14:23:45.101Z", "processing_mode": "DISPATCH"},
-        "message_metadata": "", "correlation_id": ""}
-
-
 def persistent_watcher(broker, topic):
     """A subscriber with a persistent session (as a real consumer would have), so that what the
     broker queued for it survives the broker's restart; it subscribes again on every connect."""
@@ -176,7 +163,7 @@ def test_a_broker_restart_during_a_webhook_burst_loses_nothing(world):
                 world.broker.stop()
             if i == 600:
                 world.broker.start()
-            status, _ = bridge.webhook(inbound_text("event %d" % i, msg_id),
+            status, _ = bridge.webhook(inbound_text("event %d" % i, msg_id=msg_id),
                                        secret="faults-secret")
             assert status == 200, (i, status)
         wait_until(lambda: set(ids) <= set(got), 60, "every event at the subscriber")

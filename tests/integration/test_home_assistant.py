@@ -11,7 +11,7 @@ import re
 import jinja2
 import paho.mqtt.client as mqtt
 
-from conftest import wait_until
+from conftest import inbound_text, wait_until
 
 SECRET = "ha-secret"
 MOM = "+15551234567"
@@ -52,19 +52,6 @@ def configs(client):
             if m.topic.startswith("homeassistant/") and m.topic.endswith("/config"):
                 latest[m.topic] = m
     return {t: m for t, m in latest.items() if m.payload}
-
-
-def inbound_text(text, sender, msg_id):
-    return {
-        "app_id": "sim-app", "project_id": "sim-project",
-        "accepted_time": "2026-11-28T14:23:45.123Z", "event_time": "2026-11-28T14:23:44Z",
-        "message": {
-            "id": msg_id, "direction": "TO_APP",
-            "contact_message": {"text_message": {"text": text}},
-            "channel_identity": {"channel": "WHATSAPP", "identity": sender, "app_id": ""},
-            "conversation_id": "", "contact_id": "", "metadata": "",
-            "accept_time": "2026-11-28T14:23:45.101Z", "processing_mode": "DISPATCH"},
-        "message_metadata": "", "correlation_id": ""}
 
 
 EXPECTED = {

@@ -7,28 +7,15 @@ import json
 import socket
 import time
 
-from conftest import wait_until
+from conftest import inbound_text, wait_until
 
 SECRET = "hostile-secret"
 R = "15551234567"
 
 
-def inbound_text(text, msg_id):
-    return {
-        "app_id": "sim-app", "project_id": "sim-project",
-        "accepted_time": "2026-11-28T14:23:45.123Z", "event_time": "2026-11-28T14:23:44Z",
-        "message": {
-            "id": msg_id, "direction": "TO_APP",
-            "contact_message": {"text_message": {"text": text}},
-            "channel_identity": {"channel": "WHATSAPP", "identity": R, "app_id": ""},
-            "conversation_id": "", "contact_id": "", "metadata": "",
-            "accept_time": "2026-11-28T14:23:45.101Z", "processing_mode": "DISPATCH"},
-        "message_metadata": "", "correlation_id": ""}
-
-
 def without(path):
     """inbound_text() with the key at `path` ("message.contact_message") removed."""
-    body = inbound_text("missing " + path, "M-" + path)
+    body = inbound_text("missing " + path, R, "M-" + path)
     *parents, last = path.split(".")
     node = body
     for p in parents:
@@ -123,8 +110,8 @@ def test_bad_webhooks_get_their_status_and_valid_ones_keep_flowing(world):
         ("a JSON array", b"[1, 2, 3]", 400),
         ("a number", b"42", 400),
         ("numbers where strings belong", json.dumps(
-            dict(inbound_text("n", 7), app_id=12)).encode(), 200),
-        ("a huge string", json.dumps(inbound_text("x" * 900000, "HUGE")).encode(), 200),
+            dict(inbound_text("n", R, 7), app_id=12)).encode(), 200),
+        ("a huge string", json.dumps(inbound_text("x" * 900000, R, "HUGE")).encode(), 200),
     ]
     bad += [("missing " + p, json.dumps(without(p)).encode(), 200)
             for p in ("app_id", "message.id", "message.contact_message",
@@ -136,7 +123,7 @@ def test_bad_webhooks_get_their_status_and_valid_ones_keep_flowing(world):
         status, _ = bridge.http("POST", "/webhooks/sinch", raw, signed_headers(bridge, raw))
         assert status == want, (what, status)
         t0 = time.monotonic()
-        body = json.dumps(inbound_text("valid %d" % i, "V%025d" % i)).encode()
+        body = json.dumps(inbound_text("valid %d" % i, R, "V%025d" % i)).encode()
         assert bridge.http("POST", "/webhooks/sinch", body, signed_headers(bridge, body))[0] == 200
         took.append(time.monotonic() - t0)
         valid_ids.append("V%025d" % i)
@@ -144,7 +131,7 @@ def test_bad_webhooks_get_their_status_and_valid_ones_keep_flowing(world):
     for ctype, want in [("text/plain", 415), ("application/x-www-form-urlencoded", 415),
                         ("multipart/form-data; boundary=x", 415), ("application/jsonp", 415),
                         ("Application/JSON; charset=utf-8", 200), (None, 200)]:
-        body = json.dumps(inbound_text("typed", "T-%s" % ctype)).encode()
+        body = json.dumps(inbound_text("typed", R, "T-%s" % ctype)).encode()
         headers = signed_headers(bridge, body)
         if ctype:
             headers["Content-Type"] = ctype
@@ -153,7 +140,7 @@ def test_bad_webhooks_get_their_status_and_valid_ones_keep_flowing(world):
         assert bridge.http("POST", "/webhooks/sinch", body, headers)[0] == want, ctype
     # A byte-for-byte replay inside the time window and a re-signed one: 200, published once
     # (PRODUCT.md "Details"); unsigned and wrongly signed: 401.
-    body = json.dumps(inbound_text("replayed", "R" * 26)).encode()
+    body = json.dumps(inbound_text("replayed", R, "R" * 26)).encode()
     headers = signed_headers(bridge, body)
     assert bridge.http("POST", "/webhooks/sinch", body, headers)[0] == 200
     assert bridge.http("POST", "/webhooks/sinch", body, headers)[0] == 200

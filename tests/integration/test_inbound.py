@@ -6,22 +6,9 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import inbound_text, wait_until
 
 SECRET = "hook-secret"
-
-
-def inbound_text(text="I'm on it", sender="15551234567", msg_id="01J0QKFBF5KZNWJ47TAN9ZT24M"):
-    return {
-        "app_id": "sim-app", "project_id": "sim-project",
-        "accepted_time": "2026-11-28T14:23:45.123Z", "event_time": "2026-11-28T14:23:44Z",
-        "message": {
-            "id": msg_id, "direction": "TO_APP",
-            "contact_message": {"text_message": {"text": text}},
-            "channel_identity": {"channel": "WHATSAPP", "identity": sender, "app_id": ""},
-            "conversation_id": "", "contact_id": "", "metadata": "",
-            "accept_time": "2026-11-28T14:23:45.101Z", "processing_mode": "DISPATCH"},
-        "message_metadata": "", "correlation_id": ""}
 
 
 def delivery(message_id, status, metadata="", identity="15551234567", reason=None):

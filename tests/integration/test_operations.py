@@ -7,24 +7,11 @@ import json
 import os
 import signal
 
-from conftest import wait_until
+from conftest import inbound_text, wait_until
 
 SECRET = "ops-secret"
 MOM = "+15551234567"
 DAD = "+15557654321"
-
-
-def inbound_text(text, sender, msg_id):
-    return {
-        "app_id": "sim-app", "project_id": "sim-project",
-        "accepted_time": "2026-11-28T14:23:45.123Z", "event_time": "2026-11-28T14:23:44Z",
-        "message": {
-            "id": msg_id, "direction": "TO_APP",
-            "contact_message": {"text_message": {"text": text}},
-            "channel_identity": {"channel": "WHATSAPP", "identity": sender, "app_id": ""},
-            "conversation_id": "", "contact_id": "", "metadata": "",
-            "accept_time": "2026-11-28T14:23:45.101Z", "processing_mode": "DISPATCH"},
-        "message_metadata": "", "correlation_id": ""}
 
 
 def ask(client, action, body=None, raw=None):

@@ -12,7 +12,7 @@ import os
 import urllib.request
 from collections import Counter
 
-from conftest import wait_until
+from conftest import inbound_text, wait_until
 
 N = 30000
 # Commands Sinch may have accepted without the bridge having stored it at a kill -9: the 32
@@ -74,16 +74,7 @@ def test_three_bridges_split_30000_commands_and_survive_a_kill(world):
 
 
 def inbound(msg_id):
-    return {
-        "app_id": "sim-app", "project_id": "sim-project",
-        "accepted_time": "2026-11-28T14:23:45.123Z", "event_time": "2026-11-28T14:23:44Z",
-        "message": {
-            "id": msg_id, "direction": "TO_APP",
-            "contact_message": {"text_message": {"text": "hello " + msg_id}},
-            "channel_identity": {"channel": "WHATSAPP", "identity": "15551234567", "app_id": ""},
-            "conversation_id": "", "contact_id": "", "metadata": "",
-            "accept_time": "2026-11-28T14:23:45.101Z", "processing_mode": "DISPATCH"},
-        "message_metadata": "", "correlation_id": ""}
+    return inbound_text("hello " + msg_id, msg_id=msg_id)
 
 
 def test_webhooks_are_deduplicated_per_bridge(world):
