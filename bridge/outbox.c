@@ -527,7 +527,7 @@ static void load_row(void *arg, const struct sb_store_command *row)
     struct sb_outbox *ob = arg;
     struct job *j = calloc(1, sizeof(*j));
 
-    ob->last_loaded = row->seq;
+    ob->last_loaded = row->seq; /* where a load that fails half-way resumes */
     ob->loaded++;
     if (!j) {
         return; /* stays in the store; found again after a restart */
@@ -574,10 +574,11 @@ static void maybe_load(struct sb_outbox *ob)
         return;
     }
     size_t want = WINDOW - ob->active;
+    int64_t through = 0;
     enum sb_err err;
 
     ob->loaded = 0;
-    err = sb_store_load_unfinished(ob->store, ob->last_loaded, want, load_row, ob);
+    err = sb_store_load_unfinished(ob->store, ob->last_loaded, want, load_row, ob, &through);
     for (struct job *j = fifo_pop(&ob->loaded_jobs); j; j = fifo_pop(&ob->loaded_jobs)) {
         admit(ob, j);
     }
@@ -587,6 +588,7 @@ static void maybe_load(struct sb_outbox *ob)
     }
     /* A full batch: there may be more. Fewer: none now; a new command kicks us again (the
      * kick is requested after its row is committed, so this SELECT or the next one sees it). */
+    ob->last_loaded = through;
     ob->more = ob->loaded == want;
     pump(ob);
 }

@@ -57,11 +57,15 @@ enum sb_err sb_store_put_command(struct sb_store *st, const struct sb_store_comm
 typedef void (*sb_store_command_fn)(void *arg, const struct sb_store_command *row);
 
 /* Calls fn for up to `max` unfinished rows (PENDING or OUTCOME) with seq > after, in seq order.
+ * Sets *through to the seq up to which it looked: pass it as the next call's `after`. It is the
+ * last row's seq after a full load, and beyond it after a short one, which walked past finished
+ * rows to the end of the table (so that the history is walked once, not at every load).
  * fn runs under the store's lock: it may stage writes (sb_store_stage_*) but must not call any
  * other store function (an error-checking mutex turns that into SB_E_BUG, not a deadlock).
  * Thread: loop. */
 enum sb_err sb_store_load_unfinished(struct sb_store *st, int64_t after, size_t max,
-                                     sb_store_command_fn fn, void *arg) SB_MUST_CHECK;
+                                     sb_store_command_fn fn, void *arg,
+                                     int64_t *through) SB_MUST_CHECK;
 
 /* Staged writes (Thread: loop). Strings are copied. Applied in order by sb_store_flush(). */
 /* A request to Sinch is about to be made: attempts so far (this one included); `handed_ms` is

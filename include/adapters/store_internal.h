@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "adapters/store.h"
 
@@ -26,7 +27,6 @@ enum sb_store_stmt {
     S_DEDUPE_SET,
     S_PRUNE_COMMANDS,
     S_PRUNE_DEDUPE,
-    S_DEPTH,
     S_COUNT_HANDED,
     S_LOOKUP,
     S_SAVEPOINT, /* the staged writes inside put_events' transaction */
@@ -63,6 +63,9 @@ struct sb_store {
     sqlite3_stmt *stmt[S_COUNT];  /* {lock} */
     sqlite3_stmt *istmt[I_COUNT]; /* {lock} */
     char *path;                   /* <dir>/sinch-bridge.db, for log lines */
+    int64_t unfinished;           /* {lock} commands in state < 2: the outbox's depth */
+    int64_t max_seq;              /* {lock} the highest seq in commands, 0 when empty */
+    int64_t done_applied;         /* {lock} rows the applied DONE ops finished, until commit */
     struct sb_store_op *ops;      /* staged writes, in order; loop thread only */
     size_t nops;                  /* loop thread only */
     size_t cap;                   /* loop thread only */

@@ -23,25 +23,6 @@
 #include "check.h"
 #include "store_fixture.h"
 
-/* One text from a second connection, copied into buf; "(null)" for NULL, "" on error. */
-static const char *raw_text(const char *dir, const char *sql, char *buf, size_t len)
-{
-    char path[256];
-    sqlite3 *db = NULL;
-    sqlite3_stmt *s = NULL;
-
-    buf[0] = '\0';
-    db_path(path, sizeof(path), dir);
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW) {
-        const char *v = (const char *)sqlite3_column_text(s, 0);
-        snprintf(buf, len, "%s", v ? v : "(null)");
-    }
-    sqlite3_finalize(s);
-    sqlite3_close(db);
-    return buf;
-}
-
 /* A simple command: payload "p<i>", gen id "g<i>". */
 static enum sb_err put_simple(struct sb_store *st, int i, int64_t *seq)
 {
@@ -87,6 +68,7 @@ struct rows {
     struct row_copy r[MAX_ROWS];
     size_t n;
     size_t total;
+    int64_t through; /* what the load said it looked at */
 };
 
 static void collect(void *arg, const struct sb_store_command *row)
@@ -133,7 +115,7 @@ static struct rows *load_all(struct sb_store *st, int64_t after, size_t max)
     static struct rows rows;
 
     memset(&rows, 0, sizeof(rows));
-    CHECK(sb_store_load_unfinished(st, after, max, collect, &rows) == SB_OK);
+    CHECK(sb_store_load_unfinished(st, after, max, collect, &rows, &rows.through) == SB_OK);
     return &rows;
 }
 
@@ -184,7 +166,7 @@ static void test_open_errors(void)
     /* A schema newer than this build. */
     case_dir(dir, sizeof(dir), "newer");
     st = open_ok(dir);
-    sb_store_close(st);
+    close_store(st);
     CHECK(raw_exec(dir, "PRAGMA user_version=99") == SQLITE_OK);
     CHECK(sb_store_open(dir, &st, why, sizeof(why)) == SB_E_STORE);
     CHECKF(strstr(why, "schema version 99") != NULL, "why: %s", why);
@@ -204,13 +186,23 @@ static void test_open_creates(void)
     case_dir(path, sizeof(path), "a");
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700);
     CHECK_STR(raw_text(dir, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
-    CHECK(raw_int(dir, "PRAGMA user_version") == 3);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 4);
     CHECK(raw_int(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe'") == 1);
-    sb_store_close(st);
+    close_store(st);
     st = open_ok(dir); /* again, on the existing file: no migration */
-    CHECK(raw_int(dir, "PRAGMA user_version") == 3);
-    sb_store_close(st);
-    sb_store_close(NULL);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 4);
+    CHECK(raw_int(dir, "PRAGMA page_size") == 1024);
+    CHECK_STR(raw_text(dir, "PRAGMA locking_mode", buf, sizeof(buf)), "exclusive");
+    {
+        /* The file is this store's alone: a second one (another bridge on the same directory)
+         * is refused once the busy timeout ran out, with a reason that says so. */
+        struct sb_store *second = NULL;
+        char why[256] = "";
+        CHECK(sb_store_open(dir, &second, why, sizeof(why)) == SB_E_STORE && second == NULL);
+        CHECKF(strstr(why, "in use by another process") != NULL, "why: %s", why);
+    }
+    close_store(st);
+    close_store(NULL);
 }
 
 static void test_put_load(void)
@@ -281,15 +273,32 @@ static void test_put_load(void)
         r = &rows->r[2];
         CHECK(r->seq == seq[2] && r->payload_len == 0);
     }
+    CHECK(rows->through == seq[2]);
     rows = load_all(st, seq[0], 100);
     CHECK(rows->total == 2 && rows->r[0].seq == seq[1]);
     rows = load_all(st, 0, 1);
-    CHECK(rows->total == 1 && rows->r[0].seq == seq[0]);
+    CHECK(rows->total == 1 && rows->r[0].seq == seq[0] && rows->through == seq[0]);
     rows = load_all(st, seq[2], 100);
-    CHECK(rows->total == 0);
-    CHECK(sb_store_load_unfinished(st, 0, 0, collect, rows) == SB_OK); /* max 0: nothing */
-    CHECK(sb_store_load_unfinished(st, 0, 10, NULL, NULL) == SB_E_INVAL);
-    sb_store_close(st);
+    CHECK(rows->total == 0 && rows->through == seq[2]);
+    /* A short load looked past finished rows to the end: *through says so, and the next load
+     * starts there. A full one stops at its last row. */
+    sb_store_stage_outcome(st, seq[1], NULL, NULL, NULL, NULL, NULL, 1, "t", "o");
+    sb_store_stage_done(st, seq[1], 5000);
+    sb_store_stage_outcome(st, seq[2], NULL, NULL, NULL, NULL, NULL, 1, "t", "o");
+    sb_store_stage_done(st, seq[2], 5000);
+    CHECK(sb_store_flush(st) == SB_OK);
+    rows = load_all(st, 0, 100);
+    CHECK(rows->total == 1 && rows->r[0].seq == seq[0] && rows->through == seq[2]);
+    rows = load_all(st, 0, 1);
+    CHECK(rows->total == 1 && rows->through == seq[0]);
+    {
+        int64_t through = -1;
+        CHECK(sb_store_load_unfinished(st, 0, 0, collect, rows, &through) == SB_OK);
+        CHECK(through == 0); /* max 0: nothing looked at */
+        CHECK(sb_store_load_unfinished(st, 0, 10, NULL, NULL, &through) == SB_E_INVAL);
+        CHECK(sb_store_load_unfinished(st, 0, 10, collect, rows, NULL) == SB_E_INVAL);
+    }
+    close_store(st);
 }
 
 /* A callback that calls the store: the error-checking lock refuses instead of deadlocking. */
@@ -375,20 +384,32 @@ static void test_staged(void)
     /* Re-entering the store from a load callback fails instead of deadlocking. */
     {
         struct sb_store *arg = st;
-        CHECK(sb_store_load_unfinished(st, 0, 1, reenter, &arg) == SB_OK);
+        int64_t through;
+        CHECK(sb_store_load_unfinished(st, 0, 1, reenter, &arg, &through) == SB_OK);
         CHECK(sb_store_staged(st) == 1);
         CHECK(sb_store_flush(st) == SB_OK);
         CHECK(raw_int(dir, "SELECT attempts FROM commands ORDER BY seq LIMIT 1") == 9);
     }
 
+    /* The depth is a counter: a row finished twice counts once, a failed flush not at all. */
+    sb_store_stage_done(st, seq[2], 9600); /* finished above already */
+    CHECK(sb_store_flush(st) == SB_OK);
+    CHECK(sb_store_depth(st, &depth) == SB_OK && depth == 2);
+    CHECK(raw_exec(dir, "CREATE TRIGGER t BEFORE UPDATE ON commands BEGIN"
+                        " SELECT RAISE(ABORT, 'injected'); END") == SQLITE_OK);
+    sb_store_stage_done(st, seq[1], 9500);
+    CHECK(sb_store_flush(st) == SB_E_STORE);
+    CHECK(sb_store_depth(st, &depth) == SB_OK && depth == 2);
+    CHECK(raw_exec(dir, "DROP TRIGGER t") == SQLITE_OK);
+
     /* Staged writes left at close are flushed by close. */
     sb_store_stage_done(st, seq[1], 9500);
-    sb_store_close(st);
+    close_store(st);
     st = open_ok(dir);
     rows = load_all(st, 0, 100);
     CHECK(rows->total == 1 && rows->r[0].seq == seq[0]);
     CHECK(sb_store_depth(st, &depth) == SB_OK && depth == 1);
-    sb_store_close(st);
+    close_store(st);
 }
 
 static void test_reopen(void)
@@ -405,7 +426,7 @@ static void test_reopen(void)
         CHECK(put_simple(st, i, &seq) == SB_OK);
     }
     last = seq;
-    sb_store_close(st);
+    close_store(st);
     st = open_ok(dir);
     rows = load_all(st, 0, 100);
     CHECK(rows->total == 10);
@@ -413,7 +434,7 @@ static void test_reopen(void)
     CHECK(rows->n > 9 && rows->r[9].payload_len > 0 && rows->r[9].payload[0] == '{');
     /* seq keeps growing after reopen: the order of arrival survives a restart */
     CHECK(put_simple(st, 10, &seq) == SB_OK && seq > last);
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* The child puts n rows and _exit(0)s without closing, or SIGKILLs itself after the last put
@@ -456,7 +477,7 @@ static void test_crash_after_put(bool kill9)
     st = open_ok(dir);
     CHECK(sb_store_depth(st, &depth) == SB_OK);
     CHECKF(depth == N, "depth %lld", (long long)depth);
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* The parent kills the child with SIGKILL while it is putting as fast as it can; the child
@@ -517,7 +538,7 @@ static void test_kill_mid_stream(void)
     n = got / sizeof(int64_t);
     CHECKF(n >= 1000, "only %zu puts reported", n);
     st = open_ok(dir); /* recovers the WAL the killed child left */
-    sb_store_close(st);
+    close_store(st);
     for (size_t i = 0; i < n; i++) {
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM commands WHERE seq = %lld",
                  (long long)seqs[i]);
@@ -565,7 +586,7 @@ static void test_dedupe(void)
     CHECK(sb_store_dedupe_claim(st, NULL, 1, 0, 1000, &dup) == SB_E_INVAL);
     CHECK(sb_store_dedupe_claim(st, "k", 1, 0, -1, &dup) == SB_E_INVAL);
     CHECK(sb_store_dedupe_claim(st, "k3", 1, INT64_MAX - 5, 1000, &dup) == SB_OK && !dup);
-    sb_store_close(st);
+    close_store(st);
 }
 
 static void test_prune_queries(void)
@@ -639,7 +660,7 @@ static void test_prune_queries(void)
     CHECK(sb_store_prune(st, 10000, 10000) == SB_OK);
     CHECK(raw_int(dir, "SELECT count(*) FROM commands") == 4);
     CHECK(raw_int(dir, "SELECT count(*) FROM dedupe") == 0);
-    sb_store_close(st);
+    close_store(st);
 
     /* More than one prune batch. */
     case_dir(dir, sizeof(dir), "prune-batches");
@@ -658,8 +679,13 @@ static void test_prune_queries(void)
     }
     CHECK(sb_store_flush(st) == SB_OK);
     CHECK(sb_store_prune(st, 11, 11) == SB_OK);
-    CHECK(raw_int(dir, "SELECT count(*) FROM commands") == 0);
-    sb_store_close(st);
+    /* All but the newest: it holds max(seq), so that no seq is handed out twice. */
+    CHECK(raw_int(dir, "SELECT count(*) FROM commands") == 1);
+    {
+        int64_t s;
+        CHECK(put_simple(st, 9999, &s) == SB_OK && s == 2501);
+    }
+    close_store(st);
 }
 
 /* A trigger added from a second connection makes one UPDATE fail in the middle of a flush:
@@ -705,7 +731,7 @@ static void test_failures(void)
     CHECK(put_simple(st, 7, &s) == SB_E_STORE);
     CHECK(put_simple(st, 8, &s) == SB_OK);
     CHECK(raw_int(dir, "SELECT count(*) FROM commands WHERE gen_id IN ('g7', 'g8')") == 1);
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* A full disk, made with RLIMIT_FSIZE in a child: put fails with SB_E_STORE (no crash), and
@@ -744,7 +770,7 @@ static void test_disk_full(void)
         if (put_simple(cst, i, &seq) != SB_OK) {
             _exit(4);
         }
-        sb_store_close(cst);
+        close_store(cst);
         _exit(0);
     }
     CHECK(waitpid(pid, &status, 0) == pid);
@@ -802,7 +828,8 @@ static void test_threads(void)
         bool dup;
         rounds++;
         memset(rows, 0, sizeof(*rows));
-        if (sb_store_load_unfinished(st, next - 1, MAX_ROWS, collect, rows) != SB_OK) {
+        if (sb_store_load_unfinished(st, next - 1, MAX_ROWS, collect, rows, &rows->through) !=
+            SB_OK) {
             other_failures++;
         }
         for (size_t i = 0; i < rows->n; i++) {
@@ -827,7 +854,7 @@ static void test_threads(void)
     }
     CHECK(flush_failures == 0 && other_failures == 0);
     CHECK(sb_store_depth(st, &depth) == SB_OK && depth == PUT_THREADS * PUTS_EACH);
-    sb_store_close(st);
+    close_store(st);
     CHECK(raw_int(dir, "SELECT count(DISTINCT gen_id) FROM commands") == PUT_THREADS * PUTS_EACH);
     CHECK(raw_int(dir, "SELECT count(*) FROM commands WHERE attempts = 1 AND cmd_id = gen_id") > 0);
 }

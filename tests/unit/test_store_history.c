@@ -143,7 +143,7 @@ static void test_history(void)
     CHECK(raw_int(dir, "SELECT count(*) FROM messages_in") == 1);
     CHECK(sb_store_prune(st, 1301, 1301) == SB_OK);
     CHECK(raw_int(dir, "SELECT count(*) FROM messages_in") == 0);
-    sb_store_close(st);
+    close_store(st);
 }
 
 int main(void)

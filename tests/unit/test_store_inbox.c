@@ -202,7 +202,7 @@ static void test_put_event_table(void)
         CHECK(raw_int(dir, "SELECT count(*) FROM event_keys WHERE key = 'k'") == 0);
         CHECK(sb_store_put_event(st, &ok, &res) == SB_OK && res == SB_STORE_EVENT_STORED);
     }
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* ---- batches (put_events: one transaction for a loop turn's webhooks) ---- */
@@ -307,7 +307,7 @@ static void test_batch_rules(void)
     CHECK(sb_store_put_events(st, evs, 2) == SB_OK);
     CHECK(evs[0].result == SB_STORE_EVENT_DUPLICATE && evs[0].seq == 0);
     CHECK(evs[1].result == SB_STORE_EVENT_STORED && evs[1].seq > last);
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* Batches bigger than a loop turn's, an empty one, bad input (nothing written), and the staged
@@ -384,7 +384,7 @@ static void test_batch_edges(void)
     CHECK(raw_exec(dir, "DROP TRIGGER boom") == SQLITE_OK);
     CHECK(sb_store_flush(st) == SB_OK && sb_store_staged(st) == 0);
     CHECK(sb_store_inbox_depth(st, &depth) == SB_OK && depth == BIG - 3 + 3 - 2);
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* The inbox: load order, after and max, staged deletes applied by flush (also after a failed
@@ -470,7 +470,7 @@ static void test_inbox(void)
     /* AUTOINCREMENT: an emptied inbox never hands out an old seq, not even after a restart. */
     got = load_all(st, 0, 10);
     CHECK(got->n == 0);
-    sb_store_close(st);
+    close_store(st);
     st = open_ok(dir);
     if (!st) {
         return;
@@ -479,7 +479,7 @@ static void test_inbox(void)
     CHECK(put_inbound(st, "k7", NULL, 3000, &res) == SB_OK && res == SB_STORE_EVENT_STORED);
     got = load_all(st, 0, 10);
     CHECK(got->n == 1 && got->seq[0] > last && last >= seqs[5]);
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* last_inbound keeps the latest time, whatever order the events come in. */
@@ -521,7 +521,7 @@ static void test_last_inbound(void)
     CHECK(sb_store_last_inbound(st, NULL, &when) == SB_E_INVAL && when == 0);
     CHECK(sb_store_last_inbound(st, "+46700000001", NULL) == SB_E_INVAL);
     CHECK(sb_store_last_inbound(NULL, "+46700000001", &when) == SB_E_INVAL);
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* A database written by the first release (schema v1, frozen here as it shipped) is migrated
@@ -581,7 +581,7 @@ static void test_migrate_v1(void)
     if (!st) {
         return;
     }
-    CHECK(raw_int(dir, "PRAGMA user_version") == 3);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 4);
     CHECK(raw_int(dir, "SELECT count(*) FROM sqlite_master WHERE name IN"
                        " ('inbox', 'event_keys', 'message_status', 'contacts')") == 4);
     CHECK(sb_store_depth(st, &n) == SB_OK && n == 1);
@@ -601,12 +601,12 @@ static void test_migrate_v1(void)
     CHECK(put_inbound(st, "ev", "+46700000001", 3000, &res) == SB_OK &&
           res == SB_STORE_EVENT_STORED);
     CHECK(sb_store_inbox_depth(st, &n) == SB_OK && n == 1);
-    sb_store_close(st);
+    close_store(st);
     st = open_ok(dir); /* at the newest version already: nothing runs twice */
-    CHECK(raw_int(dir, "PRAGMA user_version") == 3);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 4);
     CHECK(sb_store_inbox_depth(st, &n) == SB_OK && n == 1);
     CHECK(sb_store_depth(st, &n) == SB_OK && n == 2);
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* Prune: event keys go once their own until_ms is reached at now_ms (whatever the history
@@ -677,7 +677,7 @@ static void test_prune(void)
     CHECK(failed == 0);
     CHECK(sb_store_prune(st, 0, 24 * 3600 * 1000LL + 10) == SB_OK);
     CHECK(raw_int(dir, "SELECT count(*) FROM event_keys") == 1); /* "old-key", until 90000000 */
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* A full disk (RLIMIT_FSIZE in a child): put_event fails with SB_E_STORE, keeps neither the
@@ -746,7 +746,7 @@ static void test_disk_full(void)
         if (sb_store_inbox_depth(cst, &depth) != SB_OK || depth != before + 1) {
             _exit(8);
         }
-        sb_store_close(cst);
+        close_store(cst);
         _exit(0);
     }
     CHECK(waitpid(pid, &status, 0) == pid);
@@ -825,7 +825,7 @@ static void test_batch_disk_full(void)
         if (sb_store_inbox_depth(cst, &depth) != SB_OK || depth != before + PER) {
             _exit(9);
         }
-        sb_store_close(cst);
+        close_store(cst);
         _exit(0);
     }
     CHECK(waitpid(pid, &status, 0) == pid);
@@ -881,7 +881,7 @@ static void test_kill_after_put(void)
           res == SB_STORE_EVENT_DUPLICATE);
     CHECK(put_inbound(st, "kill-199", "+46700000001", 5000, &res) == SB_OK &&
           res == SB_STORE_EVENT_DUPLICATE);
-    sb_store_close(st);
+    close_store(st);
 }
 
 /* paho's thread puts commands while the loop stores events, publishes them from the inbox and
@@ -943,7 +943,7 @@ static void test_threads(void)
     CHECK(failures == 0 && thread_failures == NULL);
     CHECK(sb_store_depth(st, &n) == SB_OK && n == THREAD_PUTS);
     CHECK(sb_store_inbox_depth(st, &n) == SB_OK && n == THREAD_PUTS - after);
-    sb_store_close(st);
+    close_store(st);
     CHECK(raw_int(dir, "SELECT count(*) FROM event_keys") == THREAD_PUTS);
 }
 
