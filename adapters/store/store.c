@@ -369,8 +369,8 @@ static int configure(sqlite3 *db, char *why, size_t why_len)
      * - 1 KiB pages: a commit writes each page it changed to the WAL, and put_command's row is
      *   a few hundred bytes; 4 KiB pages made each commit write four times the bytes. A file
      *   created with another page size keeps it (changing it needs a VACUUM outside WAL). */
-    rc = sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA page_size=1024;", NULL, NULL,
-                      NULL);
+    rc =
+        sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA page_size=1024;", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         return rc;
     }
