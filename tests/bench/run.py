@@ -103,6 +103,20 @@ def thread_cpu(pid):
     return out
 
 
+def ctx_switches(pid):
+    """{"<tid> <name>": context switches, voluntary + involuntary} for every thread of pid."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue  # the thread ended
+        name = lines[0].split("\t", 1)[1]
+        out["%s %s" % (tid, name)] = sum(int(l.split()[1]) for l in lines if "ctxt_switches" in l)
+    return out
+
+
 def thread_label(key, pid):
     """A thread_cpu() key as printed: its name, "[main]" added for the main thread (the loop)."""
     tid, name = key.split(" ", 1)
@@ -399,6 +413,7 @@ class Bench:
                    if name in ("mosquitto", "sinch-sim")}
         machine0 = machine_busy()
         threads0 = thread_cpu(pid)
+        switches0 = ctx_switches(pid)
         load = subprocess.Popen([self.args.load, "burst", "--port", str(self.broker_port),
                                  "--count", str(n), "--timeout", str(T_BURST - 10)]
                                 + (["--json"] if self.args.json else []),
@@ -435,6 +450,7 @@ class Bench:
         machine1 = machine_busy()
         others1 = {name: cpu_seconds(p.pid) for name, p in self.procs if name in others0}
         threads1 = thread_cpu(pid)
+        switches1 = ctx_switches(pid)
         if perf:
             perf.send_signal(signal.SIGINT)
             perf.wait(30)
@@ -474,6 +490,13 @@ class Bench:
                  % (peak["rss"] / 1024, hwm / 1024))
         self.row("bridge CPU per 1000 messages", "%.3f s" % ((cpu1 - cpu0) / n * 1000),
                  "%.2f CPU s for %d" % (cpu1 - cpu0, n))
+        switches = sorted(((switches1[k] - switches0.get(k, 0), k) for k in switches1),
+                          reverse=True)
+        self.row("bridge context switches per message",
+                 "%.2f" % (sum(c for c, _ in switches) / n),
+                 ", ".join("%s %.2f" % (thread_label(k, pid), c / n) for c, k in switches
+                           if c > 0.01 * n)
+                 + " (voluntary and involuntary: each is a wake-up)")
         # A thread busy close to 100 % of the burst is what limits the throughput.
         busy = sorted(((threads1[k] - threads0.get(k, 0), k) for k in threads1), reverse=True)
         self.row("bridge threads busy during the burst", ", ".join(
