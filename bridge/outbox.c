@@ -91,8 +91,10 @@ struct sb_outbox {
     struct fifo loaded_jobs; /* rows just loaded, to admit once the store is free again */
     struct fifo ready;
     struct fifo wait_mqtt;
+    struct fifo later;         /* retries that got no timer of their own (out of memory) */
     struct sb_bucket bucket;
     struct sb_timer *pump_timer;
+    struct sb_timer *later_timer; /* moves `later` back to `ready` */
     struct sb_timer *republish_timer;
     bool mqtt_up;
     bool draining;
@@ -595,7 +597,6 @@ static void maybe_load(struct sb_outbox *ob)
 
 /* ---- sending ---- */
 
-/* NOLINTNEXTLINE(misc-no-recursion): see retry() */
 static void retry_due(void *arg)
 {
     struct job *j = arg;
@@ -604,7 +605,6 @@ static void retry_due(void *arg)
     pump(j->ob);
 }
 
-/* NOLINTNEXTLINE(misc-no-recursion): see retry() */
 static void retry(struct job *j, long retry_after_ms)
 {
     struct sb_outbox *ob = j->ob;
@@ -620,20 +620,19 @@ static void retry(struct job *j, long retry_after_ms)
     if (now + delay > j->deadline_ms) {
         delay = j->deadline_ms > now ? j->deadline_ms - now : 0;
     }
-    /* Without memory for a timer the retry is due now: retry_due -> pump -> send_job -> retry
-     * recurses once for each failed send until the deadline expires the job. A shortcut, taken
-     * only when out of memory; the fix is to leave the job on the ready list for the next turn. */
+    j->state = JOB_RETRY_WAIT;
+    /* Without memory for a timer of its own, the job waits with the others in that case for
+     * the outbox's own timer (made at start), and goes back to the ready list when it fires. */
     if (!j->timer && sb_timer_new(ob->loop, retry_due, j, &j->timer) != SB_OK) {
-        retry_due(j);
+        fifo_push(&ob->later, j);
+        sb_timer_arm(ob->later_timer, delay);
         return;
     }
-    j->state = JOB_RETRY_WAIT;
     sb_log(SB_LOG_INFO, "outbox", "cmd %s: retry %u in %lld ms (last HTTP %ld)", j->cmd.id,
            j->retries, (long long)delay, j->last_status);
     sb_timer_arm(j->timer, delay);
 }
 
-/* NOLINTNEXTLINE(misc-no-recursion): see retry() */
 static void send_job(struct sb_outbox *ob, struct job *j, int64_t now)
 {
     char *body = NULL;
@@ -661,7 +660,6 @@ static void send_job(struct sb_outbox *ob, struct job *j, int64_t now)
     }
 }
 
-/* NOLINTNEXTLINE(misc-no-recursion): see retry() */
 static void pump(struct sb_outbox *ob)
 {
     while (!ob->draining && ob->ready.head && ob->in_flight < ob->max_in_flight) {
@@ -682,6 +680,17 @@ static void pump(struct sb_outbox *ob)
 static void pump_due(void *arg)
 {
     pump(arg);
+}
+
+static void later_due(void *arg)
+{
+    struct sb_outbox *ob = arg;
+
+    for (struct job *j = fifo_pop(&ob->later); j; j = fifo_pop(&ob->later)) {
+        j->state = JOB_READY;
+        fifo_push(&ob->ready, j);
+    }
+    pump(ob);
 }
 
 static void check_drained(struct sb_outbox *ob)
@@ -786,6 +795,7 @@ void sb_outbox_drain(struct sb_outbox *ob, sb_loop_fn done, void *arg)
     ob->drained = done;
     ob->drained_arg = arg;
     sb_timer_cancel(ob->pump_timer);
+    sb_timer_cancel(ob->later_timer);
     check_drained(ob);
 }
 
@@ -833,6 +843,7 @@ enum sb_err sb_outbox_new(const struct sb_config *cfg, struct sb_loop *loop, str
     snprintf(ob->error_topic, sizeof(ob->error_topic), "%s/error", cfg->topic_prefix);
     sb_bucket_init(&ob->bucket, cfg->rate_limit, sb_mono_ms());
     if (sb_timer_new(loop, pump_due, ob, &ob->pump_timer) != SB_OK ||
+        sb_timer_new(loop, later_due, ob, &ob->later_timer) != SB_OK ||
         sb_timer_new(loop, republish, ob, &ob->republish_timer) != SB_OK) {
         sb_outbox_free(ob);
         return SB_E_NOMEM;
@@ -860,6 +871,7 @@ void sb_outbox_free(struct sb_outbox *ob)
         }
     }
     sb_timer_free(ob->pump_timer);
+    sb_timer_free(ob->later_timer);
     sb_timer_free(ob->republish_timer);
     free(ob);
 }
