@@ -91,7 +91,7 @@ struct sb_outbox {
     struct fifo loaded_jobs; /* rows just loaded, to admit once the store is free again */
     struct fifo ready;
     struct fifo wait_mqtt;
-    struct fifo later;         /* retries that got no timer of their own (out of memory) */
+    struct fifo later; /* retries that got no timer of their own (out of memory) */
     struct sb_bucket bucket;
     struct sb_timer *pump_timer;
     struct sb_timer *later_timer; /* moves `later` back to `ready` */

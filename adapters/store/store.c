@@ -141,6 +141,11 @@ static const char schema_v4[] =
     "INSERT INTO commands_v4 SELECT seq, received_ms, topic, payload, response_topic, correlation,"
     " gen_id, state, attempts, cmd_id, recipient, channel, message_id, status, handed_ms,"
     " outcome_topic, outcome, finished_ms FROM commands;"
+    /* When prune had deleted the newest rows, AUTOINCREMENT remembered a higher seq than any
+     * row holds: a finished placeholder row keeps it, so that no seq is reused after all. */
+    "INSERT INTO commands_v4(seq, received_ms, topic, payload, gen_id, state, finished_ms)"
+    " SELECT seq, 0, '', x'', '', 2, 0 FROM sqlite_sequence WHERE name = 'commands'"
+    " AND seq > (SELECT coalesce(max(seq), 0) FROM commands);"
     "DROP TABLE commands;"
     "DELETE FROM sqlite_sequence WHERE name = 'commands';"
     "ALTER TABLE commands_v4 RENAME TO commands;"

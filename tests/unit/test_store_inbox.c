@@ -525,7 +525,7 @@ static void test_last_inbound(void)
 }
 
 /* A database written by the first release (schema v1, frozen here as it shipped) is migrated
- * to v2 on open: the commands stay, seqs go on growing, the inbound tables work. */
+ * to the newest version on open: the commands stay, seqs go on growing, the inbound tables work. */
 static void test_migrate_v1(void)
 {
     static const char v1[] =
@@ -563,6 +563,9 @@ static void test_migrate_v1(void)
         " recipient, finished_ms)"
         " VALUES (1001, 'sinch/send', '{}', 'g-done', 2, 'M-old', 'c-old', '+46700000000', 5);"
         "INSERT INTO dedupe VALUES ('dk', 1, 99999);"
+        /* the newest command, pruned: AUTOINCREMENT remembers seq 3 */
+        "INSERT INTO commands(received_ms, topic, payload, gen_id) VALUES (1002, 't', '', 'g');"
+        "DELETE FROM commands WHERE seq = 3;"
         "PRAGMA user_version=1;";
     char dir[128];
     struct sb_store *st;
@@ -596,7 +599,8 @@ static void test_migrate_v1(void)
                                      .payload = "{}",
                                      .payload_len = 2,
                                      .gen_id = "g-new"};
-        CHECK(sb_store_put_command(st, &c, &seq) == SB_OK && seq == 3);
+        /* v4 dropped AUTOINCREMENT, and still no seq is handed out twice */
+        CHECK(sb_store_put_command(st, &c, &seq) == SB_OK && seq == 4);
     }
     CHECK(put_inbound(st, "ev", "+46700000001", 3000, &res) == SB_OK &&
           res == SB_STORE_EVENT_STORED);
