@@ -197,8 +197,10 @@ class Client:
         return [json.loads(m.payload) for m in self.on(topic)]
 
     def close(self):
-        self.c.loop_stop()
+        # disconnect() first: it ends the network loop at once, where loop_stop() alone waits
+        # for the loop's one-second select() to come round.
         self.c.disconnect()
+        self.c.loop_stop()
 
 
 class Bridge:

@@ -70,10 +70,13 @@ def test_discovery_follows_the_documented_schema_and_the_entities_work(world):
                           BRIDGE_HEALTH_INTERVAL=1)
     bridge.env["BRIDGE_PUBLIC_URL"] = "http://127.0.0.1:%d" % bridge.http_port
     bridge.start()
-    # Subscribing afterwards: only retained configs can arrive.
+    # Once they are all out (the bridge publishes them right after connecting, maybe after this
+    # first subscription), a second subscriber can only get them as retained messages.
+    first = world.client("homeassistant/#")
+    wait_until(lambda: len(configs(first)) >= len(EXPECTED), 10, "the discovery configs")
     ha = world.client("homeassistant/#")
     found = wait_until(lambda: (lambda c: c if len(c) >= len(EXPECTED) else None)(configs(ha)),
-                       10, "the discovery configs")
+                       10, "the retained discovery configs")
     assert {t[len("homeassistant/"):-len("/config")] for t in found} == EXPECTED
     unique_ids = set()
     by_object = {}
