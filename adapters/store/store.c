@@ -19,7 +19,7 @@
 #include "bridge/log.h"
 
 #define DB_FILE          "sinch-bridge.db"
-#define SCHEMA_VERSION   4
+#define SCHEMA_VERSION   5
 #define BUSY_TIMEOUT_MS  5000
 #define PRUNE_BATCH      1000 /* rows a prune statement deletes under the lock */
 #define STAGE_FIRST_SIZE 64
@@ -35,9 +35,9 @@
  * - commands_finished and dedupe_until let prune delete in small batches without scanning.
  * - seq is AUTOINCREMENT: the outbox loads rows after the last seq it saw, so a seq must never
  *   be handed out twice, not even after prune deleted the newest rows.
- * Issue 3 (inbound) adds version 2 below, issue 4 (operations) version 3, and version 4 drops
- * commands_unfinished and AUTOINCREMENT again (why is at schema_v4). Append a migration; never
- * edit an existing one. */
+ * Issue 3 (inbound) adds version 2 below, issue 4 (operations) version 3, version 4 drops
+ * commands_unfinished and AUTOINCREMENT again (why is at schema_v4), and version 5 writes an
+ * inbound message's payload once. Append a migration; never edit an existing one. */
 static const char schema_v1[] =
     "CREATE TABLE commands("
     " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
@@ -154,8 +154,15 @@ static const char schema_v4[] =
     "CREATE INDEX commands_handed ON commands(recipient, handed_ms) WHERE handed_ms IS NOT NULL;"
     "CREATE INDEX commands_finished ON commands(finished_ms) WHERE state = 2;";
 
+/* Schema v5 (the inbound throughput, issue 3): an inbound message's payload was written twice
+ * in the commit before its 200, into the inbox and into messages_in, and it is most of the
+ * bytes. Now its inbox row has an empty payload and points at the messages_in row
+ * (store_inbox.c); prune keeps a messages_in row while an inbox row points at it. */
+static const char schema_v5[] = "ALTER TABLE inbox ADD COLUMN message_in INTEGER;";
+
 /* migrations[i] takes the schema from version i to i + 1. */
-static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4};
+static const char *const migrations[SCHEMA_VERSION] = {schema_v1, schema_v2, schema_v3, schema_v4,
+                                                       schema_v5};
 
 /* Prepared once at open, reset after every use. A NULL string in stage_attempt and
  * stage_outcome keeps what the row has (COALESCE), so a later op never erases an id. */

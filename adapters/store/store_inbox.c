@@ -17,12 +17,16 @@ const char *const sb_store_inbox_sql[I_COUNT] = {
     [I_STATUS_GET] = "SELECT rank FROM message_status WHERE message_id = ?1 AND channel = ?2",
     [I_STATUS_SET] = "INSERT OR REPLACE INTO message_status(message_id, channel, rank, updated_ms,"
                      " status) VALUES (?1, ?2, ?3, ?4, ?5)",
-    [I_INBOX_PUT] = "INSERT INTO inbox(received_ms, topic, payload) VALUES (?1, ?2, ?3)",
+    [I_INBOX_PUT] = "INSERT INTO inbox(received_ms, topic, payload, message_in)"
+                    " VALUES (?1, ?2, ?3, ?4)",
     /* max(): webhooks may arrive out of order, so an older message never moves the time back. */
     [I_CONTACT_SET] = "INSERT INTO contacts(identity, last_inbound_ms) VALUES (?1, ?2)"
                       " ON CONFLICT(identity) DO UPDATE"
                       " SET last_inbound_ms = max(last_inbound_ms, excluded.last_inbound_ms)",
-    [I_INBOX_LOAD] = "SELECT seq, topic, payload FROM inbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+    /* An inbound message's payload is its history row's (schema v5). */
+    [I_INBOX_LOAD] = "SELECT i.seq, i.topic, coalesce(m.payload, i.payload) FROM inbox i"
+                     " LEFT JOIN messages_in m ON m.seq = i.message_in"
+                     " WHERE i.seq > ?1 ORDER BY i.seq LIMIT ?2",
     [I_INBOX_DONE] = "DELETE FROM inbox WHERE seq = ?1",
     [I_INBOX_DEPTH] = "SELECT count(*) FROM inbox",
     [I_LAST_INBOUND] = "SELECT last_inbound_ms FROM contacts WHERE identity = ?1",
@@ -34,8 +38,11 @@ const char *const sb_store_inbox_sql[I_COUNT] = {
                        " WHERE updated_ms < ?1 LIMIT ?2)",
     [I_MESSAGE_IN_PUT] =
         "INSERT INTO messages_in(received_ms, contact, payload) VALUES (?1, ?2, ?3)",
+    /* Not one whose inbox row still waits for the broker: it holds that row's payload. */
     [I_PRUNE_MESSAGES_IN] = "DELETE FROM messages_in WHERE seq IN (SELECT seq FROM messages_in"
-                            " WHERE received_ms < ?1 LIMIT ?2)",
+                            " WHERE received_ms < ?1 AND seq NOT IN"
+                            " (SELECT message_in FROM inbox WHERE message_in IS NOT NULL)"
+                            " LIMIT ?2)",
 };
 
 /* The writes of one event, inside put_events' transaction. Returns the SQLite code; sets
@@ -44,6 +51,7 @@ const char *const sb_store_inbox_sql[I_COUNT] = {
 static int write_event(struct sb_store *st, struct sb_store_event *ev)
 {
     sqlite3_stmt *s = st->istmt[I_KEY_PUT];
+    int64_t message_in = 0;
     int rc;
 
     sqlite3_bind_text(s, 1, ev->dedupe_key, -1, SQLITE_STATIC);
@@ -86,15 +94,8 @@ static int write_event(struct sb_store *st, struct sb_store_event *ev)
             return rc;
         }
     }
-    s = st->istmt[I_INBOX_PUT];
-    sqlite3_bind_int64(s, 1, ev->received_ms);
-    sqlite3_bind_text(s, 2, ev->topic, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, ev->payload, -1, SQLITE_STATIC);
-    rc = sb_store_run(s);
-    if (rc != SQLITE_OK) {
-        return rc;
-    }
-    ev->seq = sqlite3_last_insert_rowid(st->db);
+    /* An inbound message's payload is written once, into its history row, and its inbox row
+     * points there (schema v5): the payload is most of what a commit writes. */
     if (ev->contact) {
         s = st->istmt[I_CONTACT_SET];
         sqlite3_bind_text(s, 1, ev->contact, -1, SQLITE_STATIC);
@@ -111,7 +112,22 @@ static int write_event(struct sb_store *st, struct sb_store_event *ev)
         if (rc != SQLITE_OK) {
             return rc;
         }
+        message_in = sqlite3_last_insert_rowid(st->db);
     }
+    s = st->istmt[I_INBOX_PUT];
+    sqlite3_bind_int64(s, 1, ev->received_ms);
+    sqlite3_bind_text(s, 2, ev->topic, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, message_in ? "" : ev->payload, -1, SQLITE_STATIC);
+    if (message_in) {
+        sqlite3_bind_int64(s, 4, message_in);
+    } else {
+        sqlite3_bind_null(s, 4);
+    }
+    rc = sb_store_run(s);
+    if (rc != SQLITE_OK) {
+        return rc;
+    }
+    ev->seq = sqlite3_last_insert_rowid(st->db);
     ev->result = SB_STORE_EVENT_STORED;
     return SQLITE_OK;
 }

@@ -186,11 +186,11 @@ static void test_open_creates(void)
     case_dir(path, sizeof(path), "a");
     CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0700);
     CHECK_STR(raw_text(dir, "PRAGMA journal_mode", buf, sizeof(buf)), "wal");
-    CHECK(raw_int(dir, "PRAGMA user_version") == 4);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 5);
     CHECK(raw_int(dir, "SELECT count(*) FROM sqlite_master WHERE name = 'dedupe'") == 1);
     close_store(st);
     st = open_ok(dir); /* again, on the existing file: no migration */
-    CHECK(raw_int(dir, "PRAGMA user_version") == 4);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 5);
     CHECK(raw_int(dir, "PRAGMA page_size") == 1024);
     CHECK(raw_int(dir, "PRAGMA wal_autocheckpoint") == 4096); /* 4 MiB of WAL */
     CHECK_STR(raw_text(dir, "PRAGMA locking_mode", buf, sizeof(buf)), "exclusive");

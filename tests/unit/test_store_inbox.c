@@ -584,7 +584,7 @@ static void test_migrate_v1(void)
     if (!st) {
         return;
     }
-    CHECK(raw_int(dir, "PRAGMA user_version") == 4);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 5);
     CHECK(raw_int(dir, "SELECT count(*) FROM sqlite_master WHERE name IN"
                        " ('inbox', 'event_keys', 'message_status', 'contacts')") == 4);
     CHECK(sb_store_depth(st, &n) == SB_OK && n == 1);
@@ -607,7 +607,7 @@ static void test_migrate_v1(void)
     CHECK(sb_store_inbox_depth(st, &n) == SB_OK && n == 1);
     close_store(st);
     st = open_ok(dir); /* at the newest version already: nothing runs twice */
-    CHECK(raw_int(dir, "PRAGMA user_version") == 4);
+    CHECK(raw_int(dir, "PRAGMA user_version") == 5);
     CHECK(sb_store_inbox_depth(st, &n) == SB_OK && n == 1);
     CHECK(sb_store_depth(st, &n) == SB_OK && n == 2);
     close_store(st);
