@@ -37,7 +37,7 @@ static void faults_add(struct sim *s, const struct sim_request *rq, struct sim_a
         control_error(a, 400, why);
         return;
     }
-    if (sim_faults_add(s->faults, req, &queued, why, sizeof(why))) {
+    if (sim_faults_add(s->faults, req, rq->now_ms, &queued, why, sizeof(why))) {
         sim_answer_json(a, 200, json_pack("{s:I}", "queued", (json_int_t)queued));
     } else {
         control_error(a, 400, why);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define DELAY_MAX_MS (10L * 60 * 1000) /* no test waits longer than this */
+#define FOR_MAX_MS   (60L * 60 * 1000) /* an outage of an hour, for a manual run against it */
 
 enum match {
     MATCH_SEND = SIM_EP_SEND,
@@ -19,7 +20,8 @@ enum match {
 struct rule {
     struct rule *next;
     enum match match;
-    long count; /* -1: until cleared */
+    long count;       /* -1: until cleared (or until_ms) */
+    int64_t until_ms; /* gone at this time (for_ms after it was added); 0: no time limit */
     struct sim_fault_hit hit;
 };
 
@@ -98,11 +100,12 @@ static bool parse_match(json_t *val, enum match *out)
     return false;
 }
 
-/* Reads one rule; on error returns NULL with `why` set. */
-static struct rule *parse_rule(json_t *obj, char *why, size_t why_len)
+/* Reads one rule, added at `now_ms`; on error returns NULL with `why` set. */
+static struct rule *parse_rule(json_t *obj, int64_t now_ms, char *why, size_t why_len)
 {
     const char *key;
     json_t *val;
+    bool count_given = false;
     struct rule *r = calloc(1, sizeof(*r));
     if (!r) {
         snprintf(why, why_len, "out of memory");
@@ -123,6 +126,7 @@ static struct rule *parse_rule(json_t *obj, char *why, size_t why_len)
         if (strcmp(key, "match") == 0) {
             continue;
         } else if (strcmp(key, "count") == 0) {
+            count_given = true;
             r->count = json_is_integer(val) ? (long)json_integer_value(val) : 0;
             if (r->count < -1 || r->count == 0) {
                 snprintf(why, why_len, "count must be a positive integer or -1");
@@ -140,6 +144,13 @@ static struct rule *parse_rule(json_t *obj, char *why, size_t why_len)
                 snprintf(why, why_len, "delay_ms must be an integer 0..%ld", DELAY_MAX_MS);
                 goto bad;
             }
+        } else if (strcmp(key, "for_ms") == 0) {
+            json_int_t ms = json_is_integer(val) ? json_integer_value(val) : 0;
+            if (ms < 1 || ms > FOR_MAX_MS) {
+                snprintf(why, why_len, "for_ms must be an integer 1..%ld", FOR_MAX_MS);
+                goto bad;
+            }
+            r->until_ms = now_ms + (int64_t)ms;
         } else if (strcmp(key, "drop") == 0 || strcmp(key, "partial") == 0) {
             if (!json_is_boolean(val)) {
                 snprintf(why, why_len, "%s must be true or false", key);
@@ -176,13 +187,17 @@ static struct rule *parse_rule(json_t *obj, char *why, size_t why_len)
             goto bad;
         }
     }
+    if (r->until_ms && !count_given) {
+        r->count = -1; /* for_ms alone: every matching request until the time is up */
+    }
     return r;
 bad:
     rule_free(r);
     return NULL;
 }
 
-bool sim_faults_add(struct sim_faults *q, json_t *req, size_t *queued, char *why, size_t why_len)
+bool sim_faults_add(struct sim_faults *q, json_t *req, int64_t now_ms, size_t *queued, char *why,
+                    size_t why_len)
 {
     json_t *rules = json_object_get(req, "rules");
     struct rule *head = NULL, *tail = NULL;
@@ -196,7 +211,7 @@ bool sim_faults_add(struct sim_faults *q, json_t *req, size_t *queued, char *why
     json_array_foreach(rules, i, item)
     {
         char rule_why[256];
-        struct rule *r = parse_rule(item, rule_why, sizeof(rule_why));
+        struct rule *r = parse_rule(item, now_ms, rule_why, sizeof(rule_why));
         if (!r) {
             snprintf(why, why_len, "rules[%zu]: %s", i, rule_why);
             while (head) {
@@ -225,13 +240,35 @@ bool sim_faults_add(struct sim_faults *q, json_t *req, size_t *queued, char *why
     return true;
 }
 
-bool sim_faults_take(struct sim_faults *q, enum sim_endpoint ep, struct sim_fault_hit *hit)
+static void unlink_rule(struct sim_faults *q, struct rule *prev, struct rule *r)
 {
-    struct rule *prev = NULL, *r;
-    for (r = q->head; r; prev = r, r = r->next) {
+    if (prev) {
+        prev->next = r->next;
+    } else {
+        q->head = r->next;
+    }
+    if (q->tail == r) {
+        q->tail = prev;
+    }
+}
+
+bool sim_faults_take(struct sim_faults *q, enum sim_endpoint ep, int64_t now_ms,
+                     struct sim_fault_hit *hit)
+{
+    struct rule *prev = NULL, *r = q->head;
+    while (r) {
+        if (r->until_ms && now_ms >= r->until_ms) {
+            struct rule *next = r->next;
+            unlink_rule(q, prev, r);
+            rule_free(r);
+            r = next;
+            continue;
+        }
         if (r->match == MATCH_ANY || (int)r->match == (int)ep) {
             break;
         }
+        prev = r;
+        r = r->next;
     }
     if (!r) {
         return false;
@@ -242,14 +279,7 @@ bool sim_faults_take(struct sim_faults *q, enum sim_endpoint ep, struct sim_faul
         /* The last use: hand the body over instead of copying it. */
         hit->body = r->hit.body;
         r->hit.body = NULL;
-        if (prev) {
-            prev->next = r->next;
-        } else {
-            q->head = r->next;
-        }
-        if (q->tail == r) {
-            q->tail = prev;
-        }
+        unlink_rule(q, prev, r);
         rule_free(r);
     } else if (r->hit.body) {
         hit->body = strdup(r->hit.body);

@@ -1,12 +1,15 @@
 /* The fault queue: rules posted to /_sim/faults wait in a FIFO; each request of the kind a rule
- * matches consumes the first such rule (its count goes down, it leaves at 0, -1 never runs out)
- * and is answered as the rule says: another status, extra headers, a delay, an answer cut
- * short, or a drop. Thread: the loop. */
+ * matches consumes the first such rule (its count goes down, it leaves at 0, -1 never runs out;
+ * a rule with for_ms also leaves once that long has passed since it was added) and is answered
+ * as the rule says: another status, extra headers, a delay, an answer cut short, or a drop.
+ * Times are the caller's clock in milliseconds (sim_now_ms(), the clock of the recorded
+ * requests). Thread: the loop. */
 #ifndef SIM_FAULTS_H
 #define SIM_FAULTS_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -40,13 +43,16 @@ struct sim_faults;
 struct sim_faults *sim_faults_new(void);
 void sim_faults_free(struct sim_faults *q); /* accepts NULL */
 
-/* Appends the rules of a {"rules":[...]} request (`req` borrowed). All are checked first: on a
- * bad rule nothing is queued, false comes back and `why` says what is wrong. On success the
- * number queued goes to *queued. */
-bool sim_faults_add(struct sim_faults *q, json_t *req, size_t *queued, char *why, size_t why_len);
+/* Appends the rules of a {"rules":[...]} request (`req` borrowed), added at `now_ms`. All are
+ * checked first: on a bad rule nothing is queued, false comes back and `why` says what is wrong.
+ * On success the number queued goes to *queued. */
+bool sim_faults_add(struct sim_faults *q, json_t *req, int64_t now_ms, size_t *queued, char *why,
+                    size_t why_len);
 
-/* Consumes the first rule matching `ep` into `hit`. Returns false when none matches. */
-bool sim_faults_take(struct sim_faults *q, enum sim_endpoint ep, struct sim_fault_hit *hit);
+/* Drops the rules whose for_ms has run out by `now_ms`, then consumes the first rule matching
+ * `ep` into `hit`. Returns false when none matches. */
+bool sim_faults_take(struct sim_faults *q, enum sim_endpoint ep, int64_t now_ms,
+                     struct sim_fault_hit *hit);
 
 void sim_faults_clear(struct sim_faults *q);
 

@@ -283,7 +283,7 @@ static void handle_sinch(struct sim *s, const struct sim_request *rq, struct txn
         .endpoint = ep,
         .auth = auth_kind(rq->authorization),
     };
-    bool faulted = sim_faults_take(s->faults, ep, &hit);
+    bool faulted = sim_faults_take(s->faults, ep, rq->now_ms, &hit);
 
     s->stats.requests++;
     if (ep == SIM_EP_SEND) {
