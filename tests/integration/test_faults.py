@@ -216,11 +216,15 @@ def persistent_watcher(broker, topic):
     def on_connect(client, userdata, flags, rc, properties=None):
         client.subscribe(topic, qos=1)
 
+    def on_subscribe(client, userdata, mid, granted, properties=None):
+        client.subscribed.set()
+
     def on_message(client, userdata, msg):
         with lock:
             got.append(json.loads(msg.payload)["message_id"])
 
-    c.on_connect, c.on_message = on_connect, on_message
+    c.subscribed = threading.Event()  # set once the broker has the subscription
+    c.on_connect, c.on_message, c.on_subscribe = on_connect, on_message, on_subscribe
     c.reconnect_delay_set(0.1, 0.5)
     c.connect("127.0.0.1", broker.port, clean_start=False, properties=props)
     c.loop_start()
@@ -234,7 +238,9 @@ def test_a_broker_restart_during_a_webhook_burst_loses_nothing(world):
     bridge = world.bridge(SINCH_WEBHOOK_SECRET="faults-secret").start()
     watcher, got, lock = persistent_watcher(world.broker, "sinch/inbound/#")
     try:
-        wait_until(lambda: watcher.is_connected(), 10, "the watcher")
+        # Subscribed, not only connected: an event published before the SUBACK has no
+        # subscriber yet and is (rightly) dropped by the broker.
+        wait_until(watcher.subscribed.is_set, 10, "the watcher's subscription")
         ids = ["F%025d" % i for i in range(1000)]
         for i, msg_id in enumerate(ids):
             if i == 300:
@@ -251,5 +257,5 @@ def test_a_broker_restart_during_a_webhook_burst_loses_nothing(world):
               % sum(v - 1 for v in counts.values()))
         assert set(counts) == set(ids)
     finally:
-        watcher.loop_stop()
         watcher.disconnect()
+        watcher.loop_stop()
