@@ -733,8 +733,13 @@ void sb_outbox_on_result(struct sb_outbox *ob, const struct sb_outbox_result *re
         sb_bucket_slow(&ob->bucket, sb_mono_ms(),
                        res->retry_after_ms > 0 ? res->retry_after_ms : 0);
         retry(j, res->retry_after_ms);
-        /* NOLINTNEXTLINE(bugprone-branch-clone): a 408/5xx here, no answer at all last */
-    } else if (res->err == SB_OK && (status == 408 || status >= 500)) {
+    } else if ((res->err == SB_OK && (status == 408 || status >= 500)) ||
+               (res->err != SB_OK && res->err != SB_E_AUTH)) {
+        /* A 408 or 5xx, a timeout, no answer: Sinch or the way there is in trouble. Every send
+         * slows down as for a 429 (the bucket halves, to its floor), and wins its pace back
+         * with each success, so an outage costs a request every other second instead of the
+         * full rate of retries. Without a rate limit, each command's own backoff is all. */
+        sb_bucket_slow(&ob->bucket, sb_mono_ms(), 0);
         retry(j, res->retry_after_ms);
     } else if ((res->err == SB_OK && (status == 401 || status == 403)) || res->err == SB_E_AUTH) {
         json_t *sinch = res->body ? sb_sinch_json_error(res->body, res->body_len) : NULL;
@@ -743,14 +748,12 @@ void sb_outbox_on_result(struct sb_outbox *ob, const struct sb_outbox_result *re
                                    : "Sinch refused the credentials",
              res->err == SB_OK ? status : 0, sinch, NULL, NULL, 0);
         json_decref(sinch);
-    } else if (res->err == SB_OK) {
+    } else {
         json_t *sinch = res->body ? sb_sinch_json_error(res->body, res->body_len) : NULL;
         const char *msg = json_string_value(json_object_get(sinch, "message"));
         fail(j, "sinch_rejected", msg ? msg : "Sinch refused the request", status, sinch, NULL,
              NULL, 0);
         json_decref(sinch);
-    } else {
-        retry(j, res->retry_after_ms);
     }
     check_drained(ob);
     pump(ob);
