@@ -122,6 +122,25 @@ static void check_message(const char *why, size_t why_len)
     }
 }
 
+/* The letter that follows the backslash when `c` is escaped in a double-quoted value ("\n" for a
+ * newline, "\"" for a quote), 0 when `c` stands as it is. */
+static char escape_letter(char c)
+{
+    switch (c) {
+    case '\n':
+        return 'n';
+    case '\t':
+        return 't';
+    case '\r':
+        return 'r';
+    case '"':
+    case '\\':
+        return c;
+    default:
+        return 0;
+    }
+}
+
 /* The pairs as a file that double-quotes every value. Returns a new string (free()). */
 static char *write_back(const struct pairs *p, size_t *len)
 {
@@ -142,10 +161,10 @@ static char *write_back(const struct pairs *p, size_t *len)
         *w++ = '=';
         *w++ = '"';
         for (const char *v = p->value[i]; *v; v++) {
-            char e = *v == '\n' ? 'n' : *v == '\t' ? 't' : *v == '\r' ? 'r' : 0;
-            if (e || *v == '"' || *v == '\\') {
+            char e = escape_letter(*v);
+            if (e) {
                 *w++ = '\\';
-                *w++ = e ? e : *v;
+                *w++ = e;
             } else {
                 *w++ = *v;
             }

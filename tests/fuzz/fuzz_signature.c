@@ -63,7 +63,7 @@ static bool expected_signature(const char *secret, const char *body, size_t body
     size_t nn = strlen(nonce);
     size_t tn = strlen(ts);
     size_t len = body_len + 1 + nn + 1 + tn;
-    unsigned char *msg = malloc(len + 1); /* +1: never malloc(0) */
+    unsigned char *msg = malloc(len + 1); /* +1: the NUL snprintf() ends with */
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned int mac_len = 0;
     bool ok;
@@ -74,10 +74,7 @@ static bool expected_signature(const char *secret, const char *body, size_t body
     if (body_len > 0) {
         memcpy(msg, body, body_len);
     }
-    msg[body_len] = '.';
-    memcpy(msg + body_len + 1, nonce, nn);
-    msg[body_len + 1 + nn] = '.';
-    memcpy(msg + body_len + 2 + nn, ts, tn);
+    snprintf((char *)msg + body_len, len + 1 - body_len, ".%s.%s", nonce, ts);
     ok = HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, len, mac, &mac_len) != NULL &&
          mac_len == 32 && EVP_EncodeBlock((unsigned char *)out, mac, 32) == SB_SIGNATURE_LEN;
     free(msg);
@@ -210,7 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     {
         char forged[SB_SIGNATURE_LEN + 1];
-        size_t bit = pick % (SB_SIGNATURE_LEN * 8);
+        size_t bit = pick % ((size_t)SB_SIGNATURE_LEN * 8);
 
         memcpy(forged, computed, sizeof(forged));
         forged[bit / 8] = (char)(forged[bit / 8] ^ (1 << (bit % 8)));

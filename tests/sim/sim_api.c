@@ -29,6 +29,7 @@ enum auth_result {
 
 static bool parse_v1(const char *path, struct v1_route *r)
 {
+    *r = (struct v1_route){.ep = SIM_EP_OTHER};
     if (strncmp(path, V1_PREFIX, sizeof(V1_PREFIX) - 1) != 0) {
         return false;
     }
@@ -329,6 +330,8 @@ static void handle_app(struct sim *s, const struct sim_request *rq, const struct
                   "outbound_limit", 500000));
 }
 
+/* A /v1 request goes where its path leads, as parse_v1() read it: `ep` only says whether to
+ * look (the caller's sim_api_endpoint() of the same path, made for the faults and the record). */
 void sim_api_handle(struct sim *s, enum sim_endpoint ep, const struct sim_request *rq,
                     struct sim_answer *a, struct sim_record *rec)
 {
@@ -336,16 +339,14 @@ void sim_api_handle(struct sim *s, enum sim_endpoint ep, const struct sim_reques
 
     if (ep == SIM_EP_TOKEN) {
         handle_token(s, rq, a);
-    } else if (ep != SIM_EP_OTHER && parse_v1(rq->path, &r)) {
-        if (ep == SIM_EP_WEBHOOKS) {
-            sim_webhooks_api_handle(s, rq, r.rest, project_is_ours(s, &r), a);
-        } else if (ep == SIM_EP_SEND) {
-            handle_send(s, rq, &r, a, rec);
-        } else {
-            handle_app(s, rq, &r, a);
-        }
-    } else {
+    } else if (ep == SIM_EP_OTHER || !parse_v1(rq->path, &r)) {
         sim_answer_error(a, 404, "Not Found: no such method or path", NULL, NULL);
+    } else if (r.ep == SIM_EP_WEBHOOKS) {
+        sim_webhooks_api_handle(s, rq, r.rest, project_is_ours(s, &r), a);
+    } else if (r.ep == SIM_EP_SEND) {
+        handle_send(s, rq, &r, a, rec);
+    } else {
+        handle_app(s, rq, &r, a);
     }
 }
 

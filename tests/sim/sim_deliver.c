@@ -129,7 +129,8 @@ static void heap_push(struct sim_deliver *d, struct job *j)
 {
     if (d->heap_len == d->heap_cap) {
         size_t cap = d->heap_cap ? d->heap_cap * 2 : 256;
-        struct job **h = realloc(d->heap, cap * sizeof(*h));
+        /* The type, not sizeof(*h): clang-tidy 14 takes *h, a struct job *, for a mistake. */
+        struct job **h = realloc(d->heap, cap * sizeof(struct job *));
         if (!h) {
             job_free(d, j);
             return;

@@ -120,10 +120,10 @@ static void utf8_trim(char *s)
     }
 }
 
-/* Records the violation at path(.key) and returns false, so checks can `return fail(...)`. */
-static bool fail(struct vctx *c, const char *key, const char *fmt, ...)
+/* Records the violation at path(.key). */
+static void violation(struct vctx *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-static bool fail(struct vctx *c, const char *key, const char *fmt, ...)
+static void violation(struct vctx *c, const char *key, const char *fmt, ...)
 {
     va_list ap;
     size_t mark = key ? push_key(c, key) : c->len;
@@ -135,8 +135,13 @@ static bool fail(struct vctx *c, const char *key, const char *fmt, ...)
     utf8_trim(c->v->field);
     utf8_trim(c->v->description);
     c->v->status = 400;
-    return false;
 }
+
+/* violation(), as the false that ends a check: `return FAIL(...)`, `ok || FAIL(...)`. A macro,
+ * so that clang's analyzer sees the false: it does not follow a call into a variadic function,
+ * so with a function it took `return FAIL(...)` for a possible true, and then a string that
+ * req_str() never set for one it had. */
+#define FAIL(c, key, ...) (violation((c), (key), __VA_ARGS__), false)
 
 /* ---- small checks ---- */
 
@@ -175,7 +180,7 @@ static bool only_keys(struct vctx *c, json_t *obj, const char *const *keys, size
     json_object_foreach(obj, key, val)
     {
         if (!one_of(key, keys, n)) {
-            return fail(c, key,
+            return FAIL(c, key,
                         "Unknown field: a client must not send fields Sinch does not define");
         }
     }
@@ -184,7 +189,7 @@ static bool only_keys(struct vctx *c, json_t *obj, const char *const *keys, size
 
 static bool is_object(struct vctx *c, json_t *val)
 {
-    return json_is_object(val) || fail(c, NULL, "must be a JSON object");
+    return json_is_object(val) || FAIL(c, NULL, "must be a JSON object");
 }
 
 /* Required: present, a string, not empty (an empty string is proto3's "not set"). */
@@ -192,13 +197,13 @@ static bool req_str(struct vctx *c, json_t *obj, const char *key, const char **o
 {
     json_t *val = get(obj, key);
     if (!val) {
-        return fail(c, key, "Field is mandatory");
+        return FAIL(c, key, "Field is mandatory");
     }
     if (!json_is_string(val)) {
-        return fail(c, key, "must be a string");
+        return FAIL(c, key, "must be a string");
     }
     if (json_string_length(val) == 0) {
-        return fail(c, key, "Field is mandatory (empty string)");
+        return FAIL(c, key, "Field is mandatory (empty string)");
     }
     if (out) {
         *out = json_string_value(val);
@@ -214,10 +219,10 @@ static bool opt_str(struct vctx *c, json_t *obj, const char *key, size_t max_cha
         return true;
     }
     if (!json_is_string(val)) {
-        return fail(c, key, "must be a string");
+        return FAIL(c, key, "must be a string");
     }
     if (max_chars && utf8_chars(json_string_value(val), json_string_length(val)) > max_chars) {
-        return fail(c, key, "longer than %zu characters", max_chars);
+        return FAIL(c, key, "longer than %zu characters", max_chars);
     }
     return true;
 }
@@ -243,7 +248,7 @@ static bool opt_enum(struct vctx *c, json_t *obj, const char *key, const char *c
     }
     if (!json_is_string(val) || !one_of(json_string_value(val), values, n)) {
         char list[256];
-        return fail(c, key, "invalid value: must be one of %s",
+        return FAIL(c, key, "invalid value: must be one of %s",
                     join(values, n, list, sizeof(list)));
     }
     return true;
@@ -260,7 +265,7 @@ static bool req_url(struct vctx *c, json_t *obj, const char *key)
     if (!req_str(c, obj, key, &s)) {
         return false;
     }
-    return is_url(s) || fail(c, key, "must be an http:// or https:// URL");
+    return is_url(s) || FAIL(c, key, "must be an http:// or https:// URL");
 }
 
 /* Runs `fn` on obj[key] with the path extended by key; absent is fine unless `required`. */
@@ -268,7 +273,7 @@ static bool sub(struct vctx *c, json_t *obj, const char *key, bool required, che
 {
     json_t *val = get(obj, key);
     if (!val) {
-        return !required || fail(c, key, "Field is mandatory");
+        return !required || FAIL(c, key, "Field is mandatory");
     }
     size_t mark = push_key(c, key);
     bool ok = fn(c, val);
@@ -282,17 +287,17 @@ static bool sub_array(struct vctx *c, json_t *obj, const char *key, size_t min, 
 {
     json_t *arr = get(obj, key);
     if (!arr) {
-        return min == 0 || fail(c, key, "Field is mandatory");
+        return min == 0 || FAIL(c, key, "Field is mandatory");
     }
     if (!json_is_array(arr)) {
-        return fail(c, key, "must be an array");
+        return FAIL(c, key, "must be an array");
     }
     size_t n = json_array_size(arr);
     if (n < min) {
-        return fail(c, key, "needs at least %zu item%s", min, min == 1 ? "" : "s");
+        return FAIL(c, key, "needs at least %zu item%s", min, min == 1 ? "" : "s");
     }
     if (max && n > max) {
-        return fail(c, key, "has %zu items, at most %zu allowed", n, max);
+        return FAIL(c, key, "has %zu items, at most %zu allowed", n, max);
     }
     size_t mark = push_key(c, key);
     for (size_t i = 0; i < n; i++) {
@@ -323,7 +328,7 @@ static bool exactly_one(struct vctx *c, json_t *obj, const char *const *keys, si
         return true;
     }
     char list[512];
-    return fail(c, NULL, "exactly one of %s must be set (found %zu)",
+    return FAIL(c, NULL, "exactly one of %s must be set (found %zu)",
                 join(keys, n, list, sizeof(list)), found);
 }
 
@@ -338,10 +343,10 @@ static bool channel_map(struct vctx *c, json_t *val, json_type type, const char 
     json_object_foreach(val, key, item)
     {
         if (!sim_validate_channel_known(key)) {
-            return fail(c, key, "not a channel name");
+            return FAIL(c, key, "not a channel name");
         }
         if (json_typeof(item) != type) {
-            return fail(c, key, "must be %s", type_name);
+            return FAIL(c, key, "must be %s", type_name);
         }
     }
     return true;
@@ -372,14 +377,14 @@ static bool check_coordinates(struct vctx *c, json_t *val)
     for (size_t i = 0; i < N(keys); i++) {
         json_t *num = get(val, keys[i]);
         if (!num) {
-            return fail(c, keys[i], "Field is mandatory");
+            return FAIL(c, keys[i], "Field is mandatory");
         }
         if (!json_is_number(num)) {
-            return fail(c, keys[i], "must be a number");
+            return FAIL(c, keys[i], "must be a number");
         }
         double d = json_number_value(num);
         if (d < -limit[i] || d > limit[i]) {
-            return fail(c, keys[i], "out of range -%g..%g", limit[i], limit[i]);
+            return FAIL(c, keys[i], "out of range -%g..%g", limit[i], limit[i]);
         }
     }
     return true;
@@ -510,7 +515,7 @@ static bool check_list(struct vctx *c, json_t *val)
         }
     }
     if (choices > LIST_CHOICES_MAX) {
-        return fail(c, "sections", "has %zu choices, at most %d allowed", choices,
+        return FAIL(c, "sections", "has %zu choices, at most %d allowed", choices,
                     LIST_CHOICES_MAX);
     }
     return true;
@@ -552,7 +557,7 @@ static bool template_ref(struct vctx *c, json_t *val, bool omni, bool whatsapp)
             return false;
         }
         if (strchr(lang, '-')) {
-            return fail(c, "language_code",
+            return FAIL(c, "language_code",
                         "WhatsApp templates take the underscore form (en_US), not \"%s\"", lang);
         }
     } else if (!opt_str(c, val, "language_code", 0)) {
@@ -563,13 +568,13 @@ static bool template_ref(struct vctx *c, json_t *val, bool omni, bool whatsapp)
         return true;
     }
     if (!json_is_object(params)) {
-        return fail(c, "parameters", "must be an object of strings");
+        return FAIL(c, "parameters", "must be an object of strings");
     }
     size_t mark = push_key(c, "parameters");
     json_object_foreach(params, key, param)
     {
         if (!json_is_string(param)) {
-            fail(c, key, "must be a string");
+            violation(c, key, "must be a string");
             pop(c, mark);
             return false;
         }
@@ -593,7 +598,7 @@ static bool check_channel_template(struct vctx *c, json_t *val)
     json_object_foreach(val, channel, ref)
     {
         if (!sim_validate_channel_known(channel)) {
-            return fail(c, channel, "not a channel name");
+            return FAIL(c, channel, "not a channel name");
         }
         size_t mark = push_key(c, channel);
         bool ok = template_ref(c, ref, false, strcmp(channel, "WHATSAPP") == 0);
@@ -613,7 +618,7 @@ static bool check_template(struct vctx *c, json_t *val)
     }
     json_t *channel = get(val, "channel_template");
     if (!get(val, "omni_template") && (!channel || json_object_size(channel) == 0)) {
-        return fail(c, NULL, "needs omni_template or channel_template");
+        return FAIL(c, NULL, "needs omni_template or channel_template");
     }
     return sub(c, val, "omni_template", false, check_omni_template) &&
            sub(c, val, "channel_template", false, check_channel_template);
@@ -678,7 +683,7 @@ static bool check_identity(struct vctx *c, json_t *val)
         return false;
     }
     if (!sim_validate_channel_known(channel)) {
-        return fail(c, "channel", "unknown channel \"%s\"", channel);
+        return FAIL(c, "channel", "unknown channel \"%s\"", channel);
     }
     return req_str(c, val, "identity", NULL) && opt_str(c, val, "app_id", 0);
 }
@@ -693,7 +698,7 @@ static bool check_identified_by(struct vctx *c, json_t *val)
 static bool check_contact_id(struct vctx *c, json_t *val)
 {
     return (json_is_string(val) && json_string_length(val) > 0) ||
-           fail(c, NULL, "must be a non-empty string");
+           FAIL(c, NULL, "must be a non-empty string");
 }
 
 static bool check_recipient(struct vctx *c, json_t *val)
@@ -713,10 +718,10 @@ static bool check_recipient(struct vctx *c, json_t *val)
 static bool check_priority_channel(struct vctx *c, json_t *val)
 {
     if (!json_is_string(val)) {
-        return fail(c, NULL, "must be a channel name");
+        return FAIL(c, NULL, "must be a channel name");
     }
     return sim_validate_channel_known(json_string_value(val)) ||
-           fail(c, NULL, "unknown channel \"%s\"", json_string_value(val));
+           FAIL(c, NULL, "unknown channel \"%s\"", json_string_value(val));
 }
 
 static bool check_channel_properties(struct vctx *c, json_t *val)
@@ -729,10 +734,10 @@ static bool check_channel_properties(struct vctx *c, json_t *val)
     json_object_foreach(val, key, prop)
     {
         if (!json_is_string(prop)) {
-            return fail(c, key, "must be a string (even for booleans and numbers)");
+            return FAIL(c, key, "must be a string (even for booleans and numbers)");
         }
         if (utf8_chars(json_string_value(prop), json_string_length(prop)) > PROPERTY_MAX_CHARS) {
-            return fail(c, key, "longer than %d characters", PROPERTY_MAX_CHARS);
+            return FAIL(c, key, "longer than %d characters", PROPERTY_MAX_CHARS);
         }
     }
     return true;
@@ -741,13 +746,13 @@ static bool check_channel_properties(struct vctx *c, json_t *val)
 static bool check_conversation_metadata(struct vctx *c, json_t *val)
 {
     if (!json_is_object(val)) {
-        return fail(c, NULL, "must be a JSON object");
+        return FAIL(c, NULL, "must be a JSON object");
     }
     char *text = json_dumps(val, JSON_COMPACT);
     size_t chars = text ? utf8_chars(text, strlen(text)) : 0;
     free(text);
     if (chars > CONV_METADATA_MAX_CHARS) {
-        return fail(c, NULL, "serialises to %zu characters, at most %d allowed", chars,
+        return FAIL(c, NULL, "serialises to %zu characters, at most %d allowed", chars,
                     CONV_METADATA_MAX_CHARS);
     }
     return true;
@@ -757,24 +762,24 @@ static bool check_conversation_metadata(struct vctx *c, json_t *val)
 static bool check_ttl(struct vctx *c, json_t *val)
 {
     if (!json_is_string(val)) {
-        return fail(c, NULL, "must be a string like \"86400s\"");
+        return FAIL(c, NULL, "must be a string like \"86400s\"");
     }
     const char *s = json_string_value(val);
     size_t n = json_string_length(val);
     if (n < 2 || s[n - 1] != 's') {
-        return fail(c, NULL, "must match ^[0-9]+s$, got \"%s\"", s);
+        return FAIL(c, NULL, "must match ^[0-9]+s$, got \"%s\"", s);
     }
     unsigned long long secs = 0;
     for (size_t i = 0; i + 1 < n; i++) {
         if (s[i] < '0' || s[i] > '9') {
-            return fail(c, NULL, "must match ^[0-9]+s$, got \"%s\"", s);
+            return FAIL(c, NULL, "must match ^[0-9]+s$, got \"%s\"", s);
         }
         if (secs <= TTL_MAX) {
             secs = secs * 10 + (unsigned long long)(s[i] - '0');
         }
     }
     if (secs < TTL_MIN || secs > TTL_MAX) {
-        return fail(c, NULL, "out of range %llu..%llu seconds", TTL_MIN, TTL_MAX);
+        return FAIL(c, NULL, "out of range %llu..%llu seconds", TTL_MIN, TTL_MAX);
     }
     return true;
 }
@@ -782,7 +787,7 @@ static bool check_ttl(struct vctx *c, json_t *val)
 static bool check_callback_url(struct vctx *c, json_t *val)
 {
     return (json_is_string(val) && is_url(json_string_value(val))) ||
-           fail(c, NULL, "must be an http:// or https:// URL");
+           FAIL(c, NULL, "must be an http:// or https:// URL");
 }
 
 static bool check_envelope_options(struct vctx *c, json_t *body)
@@ -810,7 +815,7 @@ static bool check_envelope_options(struct vctx *c, json_t *body)
 static bool check_against_app(struct vctx *c, json_t *body, const char *app_id)
 {
     if (strcmp(app_id, c->app->app_id) != 0) {
-        fail(c, "app_id", "app %s not found in this project", app_id);
+        violation(c, "app_id", "app %s not found in this project", app_id);
         c->v->status = 404;
         return false;
     }
@@ -822,8 +827,8 @@ static bool check_against_app(struct vctx *c, json_t *body, const char *app_id)
         if (!one_of(json_string_value(channel), c->app->channels, c->app->n_channels)) {
             size_t mark = push_key(c, "channel_priority_order");
             push_index(c, i);
-            fail(c, NULL, "channel %s is not configured in app %s", json_string_value(channel),
-                 app_id);
+            violation(c, NULL, "channel %s is not configured in app %s", json_string_value(channel),
+                      app_id);
             pop(c, mark);
             return false;
         }
@@ -840,7 +845,7 @@ int sim_validate_send(json_t *body, const struct sim_app *app, struct sim_verdic
     v->field[0] = '\0';
     v->description[0] = '\0';
     if (!json_is_object(body)) {
-        fail(&c, NULL, "the request body must be a JSON object");
+        violation(&c, NULL, "the request body must be a JSON object");
     } else if (only_keys(&c, body, envelope_keys, N(envelope_keys)) &&
                req_str(&c, body, "app_id", &app_id) &&
                sub(&c, body, "recipient", true, check_recipient) &&
@@ -857,7 +862,8 @@ int sim_validate_send_text(const char *text, size_t len, const struct sim_app *a
     json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &err);
     if (!body) {
         struct vctx c = {.app = app, .v = v};
-        fail(&c, NULL, "Invalid JSON payload received: %s (at byte %d)", err.text, err.position);
+        violation(&c, NULL, "Invalid JSON payload received: %s (at byte %d)", err.text,
+                  err.position);
         return v->status;
     }
     int status = sim_validate_send(body, app, v);

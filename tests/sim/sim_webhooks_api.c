@@ -170,6 +170,12 @@ void sim_webhooks_api_handle(struct sim *s, const struct sim_request *rq, const 
     size_t arg_len = 0;
     char id[128];
     enum route route = route_of(rest, &arg, &arg_len);
+    if (route == R_NONE) {
+        /* Not a path of this API (sim_api.c sends only those here): no method is allowed, and
+         * R_ONE's branch below would look up a webhook by an id it never found. */
+        sim_answer_error(a, 404, "Not Found: no such method or path", NULL, NULL);
+        return;
+    }
     bool allowed = route == R_CREATE ? rq->method == SIM_POST
                    : route == R_LIST ? rq->method == SIM_GET
                                      : rq->method == SIM_GET || rq->method == SIM_PATCH ||

@@ -67,7 +67,8 @@ struct row {
 /* A refused payload: the code, the id it is refused under, a part of the message (or NULL). */
 #define BAD(name_, topic_, payload_, code_, id_, msg_)                                             \
     {                                                                                              \
-        .name = name_, .topic = topic_, .payload = payload_, .code = code_, .id = id_, .msg = msg_ \
+        .name = (name_), .topic = (topic_), .payload = (payload_), .code = (code_), .id = (id_),   \
+        .msg = (msg_)                                                                              \
     }
 
 static const struct row rows[] = {
@@ -770,15 +771,14 @@ static char *sized_payload(size_t n)
 /* `n` copies of the 3-byte character U+20AC (euro sign) in a JSON string. New string. */
 static char *euros(const char *before, size_t n, const char *after)
 {
-    size_t lb = strlen(before);
-    size_t la = strlen(after);
-    char *s = malloc(lb + 3 * n + la + 1);
+    size_t size = strlen(before) + 3 * n + strlen(after) + 1;
+    char *s = malloc(size);
+    size_t pos = (size_t)snprintf(s, size, "%s", before);
 
-    memcpy(s, before, lb);
     for (size_t i = 0; i < n; i++) {
-        memcpy(s + lb + 3 * i, "\xe2\x82\xac", 3);
+        pos += (size_t)snprintf(s + pos, size - pos, "\xe2\x82\xac");
     }
-    memcpy(s + lb + 3 * n, after, la + 1);
+    snprintf(s + pos, size - pos, "%s", after);
     return s;
 }
 
@@ -888,11 +888,12 @@ static void test_limits(void)
     free(s);
 
     /* Nested deeper than jansson goes: a bad command on the topic too, not a text. */
-    s = malloc(5 + 2 * 5000 + 2);
+    size_t depth = 5000;
+    s = malloc(5 + 2 * depth + 2);
     memcpy(s, "{\"a\":", 5);
-    memset(s + 5, '[', 5000);
-    memset(s + 5 + 5000, ']', 5000);
-    memcpy(s + 5 + 2 * 5000, "}", 2);
+    memset(s + 5, '[', depth);
+    memset(s + 5 + depth, ']', depth);
+    memcpy(s + 5 + 2 * depth, "}", 2);
     expect(&cfg_wa, "mom", s, strlen(s), "invalid_command", "", "nested too deep");
     free(s);
 

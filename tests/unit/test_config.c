@@ -14,7 +14,7 @@
 #define SECRET "s3cr3t-Xq7-do-not-leak"
 #define BASE                                                                                       \
     "SINCH_PROJECT_ID=proj-1", "SINCH_APP_ID=01APPID", "SINCH_KEY_ID=key-1",                       \
-        "SINCH_KEY_SECRET=" SECRET
+        ("SINCH_KEY_SECRET=" SECRET)
 #define BASE_FILE                                                                                  \
     "SINCH_PROJECT_ID=proj-1\nSINCH_APP_ID=01APPID\nSINCH_KEY_ID=key-1\nSINCH_KEY_SECRET=" SECRET  \
     "\n"

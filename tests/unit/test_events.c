@@ -66,8 +66,8 @@ struct row {
     "'channel_identity':{'channel':'" channel "','identity':'" identity "'}}}"
 
 #define INBOUND(name_, body_, topic_, key_, payload_)                                              \
-    .name = name_, .body = body_, .kind = SB_EVENT_INBOUND, .trigger = "MESSAGE_INBOUND",          \
-    .topic = topic_, .key = key_, .payload = payload_
+    .name = (name_), .body = (body_), .kind = SB_EVENT_INBOUND, .trigger = "MESSAGE_INBOUND",      \
+    .topic = (topic_), .key = (key_), .payload = (payload_)
 
 /* facts 7.4's delivered example with another status, metadata and reason. */
 #define DLRX(status_, meta, reason)                                                                \
@@ -82,21 +82,21 @@ struct row {
     "'time':'2024-06-15T14:20:03.912Z'"
 
 #define DELIVERY(name_, body_, topic_, key_, payload_)                                             \
-    .name = name_, .body = body_, .kind = SB_EVENT_DELIVERY, .trigger = "MESSAGE_DELIVERY",        \
-    .topic = topic_, .key = key_, .payload = payload_
+    .name = (name_), .body = (body_), .kind = SB_EVENT_DELIVERY, .trigger = "MESSAGE_DELIVERY",    \
+    .topic = (topic_), .key = (key_), .payload = (payload_)
 
 #define OTHER(name_, body_, trigger_, topic_, key_, payload_)                                      \
-    .name = name_, .body = body_, .kind = SB_EVENT_OTHER, .trigger = trigger_, .topic = topic_,    \
-    .key = key_, .payload = payload_
+    .name = (name_), .body = (body_), .kind = SB_EVENT_OTHER, .trigger = (trigger_),               \
+    .topic = (topic_), .key = (key_), .payload = (payload_)
 
 #define BAD(name_, body_)                                                                          \
     {                                                                                              \
-        .name = name_, .body = body_, .rc = SB_E_INVAL                                             \
+        .name = (name_), .body = (body_), .rc = SB_E_INVAL                                         \
     }
 /* Bytes as they are (no ' conversion), the length from the literal: NULs and bad UTF-8. */
 #define BAD_BYTES(name_, body_)                                                                    \
     {                                                                                              \
-        .name = name_, .body = body_, .len = sizeof(body_) - 1, .rc = SB_E_INVAL                   \
+        .name = (name_), .body = (body_), .len = sizeof(body_) - 1, .rc = SB_E_INVAL               \
     }
 
 static const struct row rows[] = {

@@ -233,7 +233,7 @@ static void test_body_b_digest(void)
     CHECK(sizeof(BODY_A) - 1 == 322);
     CHECK(EVP_Digest(BODY_B, sizeof(BODY_B) - 1, md, &md_len, EVP_sha256(), NULL) == 1);
     CHECK(md_len == sizeof(md));
-    for (unsigned int i = 0; i < sizeof(md); i++) {
+    for (size_t i = 0; i < sizeof(md); i++) {
         snprintf(hex + 2 * i, 3, "%02x", md[i]);
     }
     CHECKF(strcmp(hex, BODY_B_SHA256) == 0, "SHA-256 of body B: %s", hex);

@@ -490,6 +490,26 @@ static void test_send_basic(void)
     results_destroy(&r);
 }
 
+/* The local and the remote port of a /proc/net/tcp line, "  0: 0100007F:C350 0100007F:1F90 01 ...",
+ * in hex after the second and the third ':'; false for the heading or a line cut short. */
+static bool tcp_ports(const char *line, unsigned *local, unsigned *remote)
+{
+    const char *slot = strchr(line, ':');
+    const char *l = slot ? strchr(slot + 1, ':') : NULL;
+    const char *r = l ? strchr(l + 1, ':') : NULL;
+    char *end;
+
+    if (!r) {
+        return false;
+    }
+    *local = (unsigned)strtoul(l + 1, &end, 16);
+    if (end == l + 1 || *end != ' ') {
+        return false;
+    }
+    *remote = (unsigned)strtoul(r + 1, &end, 16);
+    return end != r + 1 && *end == ' ';
+}
+
 /* Local ports of this host's TCP sockets to the simulator's port, in any state (TIME_WAIT
  * included), from /proc/net/tcp: Linux only, like the rest of this file. */
 static size_t sim_client_ports(unsigned *ports, size_t max)
@@ -504,7 +524,7 @@ static size_t sim_client_ports(unsigned *ports, size_t max)
     }
     while (fgets(line, sizeof(line), f) && n < max) {
         unsigned lport, rport;
-        if (sscanf(line, " %*d: %*x:%x %*x:%x", &lport, &rport) == 2 && rport == sim_port) {
+        if (tcp_ports(line, &lport, &rport) && rport == sim_port) {
             ports[n++] = lport;
         }
     }
@@ -562,7 +582,7 @@ static void test_parallel(void)
     printf("%d parallel sends went over %zu connections\n", 2 * N, opened);
     CHECKF(sim_stat("token_requests") == token_requests + 1, "token requests %ld -> %ld",
            token_requests, sim_stat("token_requests"));
-    CHECK(sim_stat("sends_accepted") == sends + 2 * N);
+    CHECK(sim_stat("sends_accepted") == sends + 2L * N);
     sb_sinch_free(s);
     results_destroy(&r);
 }

@@ -612,7 +612,7 @@ static void test_prune_queries(void)
     for (int i = 0; i < 4; i++) {
         char id[16];
         snprintf(id, sizeof(id), "cmd-%d", i);
-        sb_store_stage_attempt(st, seq[i], id, "+15550000000", 1, 100 * (i + 1));
+        sb_store_stage_attempt(st, seq[i], id, "+15550000000", 1, 100 * (int64_t)(i + 1));
     }
     sb_store_stage_attempt(st, seq[4], "cmd-4", "+16660000000", 1, 250);
     sb_store_stage_outcome(st, seq[0], "cmd-0", "+15550000000", "WHATSAPP", "M0", "sent", 1,
@@ -758,7 +758,7 @@ static void test_disk_full(void)
             _exit(2);
         }
         getrlimit(RLIMIT_FSIZE, &rl);
-        rl.rlim_cur = 512 * 1024;
+        rl.rlim_cur = (rlim_t)512 * 1024;
         setrlimit(RLIMIT_FSIZE, &rl);
         for (; i < 100000 && err == SB_OK; i++) {
             err = put_simple(cst, i, &seq);
@@ -780,7 +780,7 @@ static void test_disk_full(void)
 
 /* ---- concurrency: paho's thread puts while the loop stages and flushes ---- */
 
-enum { PUT_THREADS = 2, PUTS_EACH = 5000 };
+enum { PUT_THREADS = 2, PUTS_EACH = 5000, PUTS_ALL = PUT_THREADS * PUTS_EACH };
 
 struct putter {
     struct sb_store *st;
@@ -823,7 +823,7 @@ static void test_threads(void)
         CHECK(pthread_create(&th[t], NULL, put_thread, &p[t]) == 0);
     }
     /* The loop's side: mark what is there as attempted, flush, read the depth. */
-    while (depth < PUT_THREADS * PUTS_EACH && rounds < 100000) {
+    while (depth < PUTS_ALL && rounds < 100000) {
         static struct rows rowbuf;
         struct rows *rows = &rowbuf;
         bool dup;
@@ -845,7 +845,7 @@ static void test_threads(void)
             other_failures++;
         }
         if (rows->n == 0) {
-            struct timespec ts = {0, 100 * 1000};
+            struct timespec ts = {0, 100 * 1000L};
             nanosleep(&ts, NULL);
         }
     }
@@ -854,9 +854,9 @@ static void test_threads(void)
         CHECKF(p[t].failures == 0, "thread %d: %d failed puts", t, p[t].failures);
     }
     CHECK(flush_failures == 0 && other_failures == 0);
-    CHECK(sb_store_depth(st, &depth) == SB_OK && depth == PUT_THREADS * PUTS_EACH);
+    CHECK(sb_store_depth(st, &depth) == SB_OK && depth == PUTS_ALL);
     close_store(st);
-    CHECK(raw_int(dir, "SELECT count(DISTINCT gen_id) FROM commands") == PUT_THREADS * PUTS_EACH);
+    CHECK(raw_int(dir, "SELECT count(DISTINCT gen_id) FROM commands") == PUTS_ALL);
     CHECK(raw_int(dir, "SELECT count(*) FROM commands WHERE attempts = 1 AND cmd_id = gen_id") > 0);
 }
 

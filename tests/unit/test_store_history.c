@@ -61,7 +61,7 @@ static void put_event(struct sb_store *st, const char *key, const char *contact,
     enum sb_store_event_result res;
     struct sb_store_event ev = {
         .dedupe_key = key,
-        .keep_until_ms = at + 24 * 3600 * 1000LL,
+        .keep_until_ms = at + 24LL * 3600 * 1000,
         .topic = "sinch/x",
         .payload = payload,
         .message_id = mid,

@@ -35,7 +35,7 @@ static enum sb_err put_inbound(struct sb_store *st, const char *key, const char 
     snprintf(topic, sizeof(topic), "sinch/inbound/whatsapp/%s", contact ? contact + 1 : "x");
     snprintf(payload, sizeof(payload), "{\"key\":\"%s\",\"ms\":%lld}", key, (long long)ms);
     ev.dedupe_key = key;
-    ev.keep_until_ms = ms + 24 * 3600 * 1000LL;
+    ev.keep_until_ms = ms + 24LL * 3600 * 1000;
     ev.topic = topic;
     ev.payload = payload;
     ev.contact = contact;
@@ -214,7 +214,7 @@ static void batch_event(struct sb_store_event *ev, const char *key, const char *
 {
     *ev = (struct sb_store_event){
         .dedupe_key = key,
-        .keep_until_ms = ms + 24 * 3600 * 1000LL,
+        .keep_until_ms = ms + 24LL * 3600 * 1000,
         .topic = message_id ? "sinch/delivery/whatsapp/46700000000"
                             : "sinch/inbound/whatsapp/46700000001",
         .payload = payload,
@@ -656,7 +656,7 @@ static void test_prune(void)
     CHECK(sb_store_prune(st, 1000000000, 4999) == SB_OK);
     CHECK(raw_int(dir, "SELECT count(*) FROM event_keys WHERE key = 'new-key'") == 1);
     CHECK(raw_int(dir, "SELECT count(*) FROM message_status") == 0);
-    CHECK(sb_store_prune(st, 0, 24 * 3600 * 1000LL + 50) == SB_OK);
+    CHECK(sb_store_prune(st, 0, 24LL * 3600 * 1000 + 50) == SB_OK);
     CHECK(raw_int(dir, "SELECT count(*) FROM event_keys") == 0);
     CHECK(sb_store_inbox_depth(st, &n) == SB_OK && n == 3);
     CHECK(sb_store_last_inbound(st, "+46700000001", &when) == SB_OK && when == 50);
@@ -679,7 +679,7 @@ static void test_prune(void)
         failed += put_inbound(st, key, NULL, 10, &res) != SB_OK;
     }
     CHECK(failed == 0);
-    CHECK(sb_store_prune(st, 0, 24 * 3600 * 1000LL + 10) == SB_OK);
+    CHECK(sb_store_prune(st, 0, 24LL * 3600 * 1000 + 10) == SB_OK);
     CHECK(raw_int(dir, "SELECT count(*) FROM event_keys") == 1); /* "old-key", until 90000000 */
     close_store(st);
 }
@@ -719,7 +719,7 @@ static void test_disk_full(void)
         ev.keep_until_ms = 1000000;
         ev.contact = "+46700000001";
         getrlimit(RLIMIT_FSIZE, &rl);
-        rl.rlim_cur = 512 * 1024;
+        rl.rlim_cur = (rlim_t)512 * 1024;
         setrlimit(RLIMIT_FSIZE, &rl);
         for (; i < 100000 && err == SB_OK; i++) {
             snprintf(key, sizeof(key), "full-%d", i);
@@ -788,7 +788,7 @@ static void test_batch_disk_full(void)
         }
         memset(payload, 'x', sizeof(payload) - 1);
         getrlimit(RLIMIT_FSIZE, &rl);
-        rl.rlim_cur = 512 * 1024;
+        rl.rlim_cur = (rlim_t)512 * 1024;
         setrlimit(RLIMIT_FSIZE, &rl);
         for (int b = 0; b < 10000 && err == SB_OK; b++) {
             for (int i = 0; i < PER; i++) {

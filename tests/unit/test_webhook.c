@@ -199,7 +199,9 @@ static int conn_answer(struct conn *c, char *body, size_t cap)
             size_t clen = 0;
             const char *cl = find(c->buf, (size_t)(end - c->buf), "content-length: ");
             size_t head = (size_t)(end - c->buf) + 4;
-            sscanf(c->buf, "HTTP/1.1 %d", &status);
+            if (head > 9 && memcmp(c->buf, "HTTP/1.1 ", 9) == 0) {
+                status = (int)strtol(c->buf + 9, NULL, 10);
+            }
             if (cl) {
                 clen = strtoul(cl + 16, NULL, 10);
             }
