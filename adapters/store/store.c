@@ -23,7 +23,7 @@
 #define BUSY_TIMEOUT_MS  5000
 #define PRUNE_BATCH      1000 /* rows a prune statement deletes under the lock */
 #define STAGE_FIRST_SIZE 64
-#define CHECKPOINT_BYTES (4 * 1024 * 1024)
+#define CHECKPOINT_BYTES ((int64_t)4 * 1024 * 1024)
 
 /* Schema v1. Index choices, checked with EXPLAIN QUERY PLAN on 3.40:
  * - commands_unfinished is on (seq, state) WHERE state < 2, not on state: the load query

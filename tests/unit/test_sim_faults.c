@@ -76,7 +76,7 @@ static void test_for_ms(void)
               "{\"match\":\"send\",\"status\":429,\"count\":1}]}",
               T0, why, sizeof(why)));
     for (int i = 0; i < 1000; i++) {
-        CHECK(take(q, SIM_EP_SEND, T0 + i * 59) == 503);
+        CHECK(take(q, SIM_EP_SEND, T0 + (int64_t)i * 59) == 503);
     }
     CHECK(take(q, SIM_EP_TOKEN, T0 + 1000) == 0); /* another kind passes it by */
     CHECK(take(q, SIM_EP_SEND, T0 + 59999) == 503);
