@@ -131,6 +131,26 @@ static int64_t local_midnight_ms(int64_t now_ms)
     return (int64_t)mktime(&tm) * 1000;
 }
 
+/* Commands Sinch accepted since local midnight, -1 when the store cannot say. The store counts
+ * once a day (and after a start), then the outbox's own counter carries it on: the store's count
+ * visits each of the day's commands under the store's lock (95 ms for 120,000 of them, seconds
+ * with a cold cache), which at every health report held up everything the store serves. */
+static int64_t sent_today(struct app *app, int64_t now_ms, uint64_t sent)
+{
+    int64_t midnight = local_midnight_ms(now_ms);
+    int64_t n;
+
+    if (app->sent_day != midnight) {
+        if (sb_store_count_sent_since(app->store, midnight, &n) != SB_OK) {
+            return -1;
+        }
+        app->sent_day = midnight;
+        app->sent_day_base = n;
+        app->sent_day_mark = sent;
+    }
+    return app->sent_day_base + (int64_t)(sent - app->sent_day_mark);
+}
+
 json_t *sb_app_health(struct app *app)
 {
     struct sb_sinch_stats ss;
@@ -151,9 +171,7 @@ json_t *sb_app_health(struct app *app)
     if (sb_store_inbox_depth(app->store, &h.inbox_depth) != SB_OK) {
         h.inbox_depth = -1;
     }
-    if (sb_store_count_sent_since(app->store, local_midnight_ms(now), &h.sent_today) != SB_OK) {
-        h.sent_today = -1;
-    }
+    h.sent_today = sent_today(app, now, h.outbox.sent);
     h.webhooks = sb_inbound_results_json(app->inbound);
     out = sb_health_json(&h);
     json_decref(h.webhooks);

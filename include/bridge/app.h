@@ -38,6 +38,11 @@ struct app {
     struct sb_timer *health_timer;
     struct sb_discovery discovery; /* what was last published, to retract removed aliases */
     int64_t started_ms;
+    /* "sent today" (app_status.c): the store's count at the day's first health report, then
+     * what the outbox counted since. Loop thread only. */
+    int64_t sent_day;       /* local midnight of that day, wall ms; 0: not counted yet */
+    int64_t sent_day_base;  /* the store's count then */
+    uint64_t sent_day_mark; /* the outbox's sent counter then */
     char send_path[512];
     atomic_bool kick_pending;
     atomic_bool stopping;
