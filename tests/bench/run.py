@@ -71,12 +71,12 @@ def machine():
 
 
 def proc_status(pid):
-    """VmRSS and VmHWM of pid, in kB."""
+    """VmRSS and VmHWM of pid, in kB, and its Threads."""
     out = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
             key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
+            if key in ("VmRSS", "VmHWM", "Threads"):
                 out[key] = int(value.split()[0])
     return out
 
@@ -219,13 +219,14 @@ class Bench:
         self.spawn("mosquitto", [MOSQUITTO, "-c", conf])
         wait_port(self.broker_port, T_START)
 
-    def start_sim(self):
+    def start_sim(self, record_max=None, extra=()):
         port = free_port()
         # The latency phase reads its requests back; the burst's are forgotten (a smaller ring
         # than the default keeps the simulator's memory out of the way).
-        keep = max(10000, int(self.args.rate * self.args.seconds * 2))
+        keep = record_max or max(10000, int(self.args.rate * self.args.seconds * 2))
         p = self.spawn("sinch-sim", [self.args.sim, "--host", "127.0.0.1", "--port", str(port),
-                                     "--record-max", str(keep)], stdout=subprocess.PIPE, text=True)
+                                     "--record-max", str(keep)] + list(extra),
+                       stdout=subprocess.PIPE, text=True)
         self.sim_proc = p
         line = p.stdout.readline()
         if "listening" not in line:
@@ -242,25 +243,29 @@ class Bench:
             raise Failure("sinch-sim: %s %s: %s" % (method, path, e))
         return json.loads(text) if text else None
 
-    def bridge_metric(self, name):
-        """An unlabelled counter or gauge from the bridge's /metrics, or None when it has none
-        (an older build)."""
+    def bridge_metrics(self):
+        """{name with its labels: value} of every sample on the bridge's /metrics; {} when it
+        does not answer."""
         url = "http://127.0.0.1:%d/metrics" % self.listen_port
         try:
             with urllib.request.urlopen(url, timeout=10) as r:
                 text = r.read().decode()
         except OSError:
-            return None
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return None
+            return {}
+        return {l.rsplit(" ", 1)[0]: float(l.rsplit(" ", 1)[1])
+                for l in text.splitlines() if l and not l.startswith("#")}
 
-    def start_bridge(self, name="data"):
-        """A bridge with a fresh store (BRIDGE_DATA_DIR <dir>/<name>), online when it returns."""
+    def bridge_metric(self, name):
+        """An unlabelled counter or gauge from the bridge's /metrics, or None when it has none
+        (an older build)."""
+        return self.bridge_metrics().get(name)
+
+    def start_bridge(self, name="data", listen_port=None):
+        """A bridge with a fresh store (BRIDGE_DATA_DIR <dir>/<name>), online when it returns.
+        Its listener is on listen_port, or on a free port."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("SINCH_", "MQTT_", "BRIDGE_"))}
-        self.listen_port = free_port()
+        self.listen_port = listen_port or free_port()
         env.update({
             "SINCH_PROJECT_ID": "sim-project",
             "SINCH_APP_ID": "sim-app",
@@ -890,42 +895,24 @@ def on_sigterm(signum, frame):
     raise KeyboardInterrupt
 
 
-def main():
+def add_common_args(ap):
+    """The options run.py and soak.py share: where the binaries are, the bridge's environment,
+    the broker's Nagle setting, --keep."""
     build = os.path.join(ROOT, "build")
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bridge", default=os.path.join(build, "sinch-bridge"))
     ap.add_argument("--sim", default=os.path.join(build, "tests/sim/sinch-sim"))
     ap.add_argument("--load", default=os.path.join(build, "tests/bench/mqtt_load"))
     ap.add_argument("--webhook-load", default=os.path.join(build, "tests/bench/webhook_load"))
     ap.add_argument("--build", help="a build directory: takes all four binaries from it")
-    ap.add_argument("--count", type=int, default=100000, help="commands in the burst")
-    ap.add_argument("--ceiling-count", type=int, default=100000)
-    ap.add_argument("--ceiling-runs", type=int, default=3)
-    ap.add_argument("--sim-count", type=int, default=20000,
-                    help="requests for sinch-sim alone (needs curl; 0: skip)")
-    ap.add_argument("--json", action="store_true", help="burst JSON commands instead of text")
-    ap.add_argument("--rate", type=float, default=200, help="latency phase, msg/s")
-    ap.add_argument("--seconds", type=float, default=10, help="latency phase, seconds")
-    ap.add_argument("--idle-wait", type=float, default=2, help="seconds before the idle RSS")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="more environment for the bridge, e.g. BRIDGE_SINCH_CONNECTIONS=64")
     ap.add_argument("--broker-nagle", action="store_true",
                     help="leave mosquitto's set_tcp_nodelay at its default (false)")
-    ap.add_argument("--inbound-count", type=int, default=50000, help="webhooks in the burst")
-    ap.add_argument("--connections", type=int, default=16,
-                    help="webhook_load's keep-alive connections")
-    ap.add_argument("--inbound-rate", type=float, default=0,
-                    help="fixed-rate inbound phase, req/s (default: half of paho's publish "
-                    "rate, then half the burst's ingest rate if that was not kept up with)")
-    ap.add_argument("--inbound-seconds", type=float, default=3,
-                    help="fixed-rate inbound phase, seconds (0: skip it)")
-    which = ap.add_mutually_exclusive_group()
-    which.add_argument("--inbound-only", action="store_true", help="only the webhook side")
-    which.add_argument("--outbound-only", action="store_true", help="only the MQTT -> Sinch side")
-    ap.add_argument("--perf", action="store_true",
-                    help="perf record the bridge in the burst and the inbound burst")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, store)")
-    args = ap.parse_args()
+
+
+def check_common_args(args, prog, webhook_load=True):
+    """Fills in what add_common_args() left to decide; exits when a binary is missing."""
     # The inbound counter subscribes under the bridge's topic prefix.
     args.prefix = dict(kv.split("=", 1) for kv in args.env).get("BRIDGE_TOPIC_PREFIX", "sinch")
     if args.build:
@@ -933,18 +920,19 @@ def main():
         args.sim = os.path.join(args.build, "tests/sim/sinch-sim")
         args.load = os.path.join(args.build, "tests/bench/mqtt_load")
         args.webhook_load = os.path.join(args.build, "tests/bench/webhook_load")
-    for path in (args.bridge, args.sim, args.load,
-                 None if args.outbound_only else args.webhook_load):
+    for path in (args.bridge, args.sim, args.load, args.webhook_load if webhook_load else None):
         if path is None:
             continue
         if not os.access(path, os.X_OK):
-            sys.exit("run.py: %s is missing; build first (cmake --build build)" % path)
-    if args.perf and not shutil.which("perf"):
-        sys.exit("run.py: --perf needs perf")
+            sys.exit("%s: %s is missing; build first (cmake --build build)" % (prog, path))
 
+
+def execute(bench):
+    """Runs bench.run(), stops everything it started whatever happens (SIGTERM and Ctrl-C
+    included), prints bench.table() and removes the work dir after a clean run. Returns the
+    exit status: 1 when a problem was found."""
     # SIGTERM ends the run the way Ctrl-C does: through the finally below.
     signal.signal(signal.SIGTERM, on_sigterm)
-    bench = Bench(args)
     failed = True
     try:
         bench.run()
@@ -960,11 +948,43 @@ def main():
     else:
         for p in bench.problems:
             print("PROBLEM: " + p)
-    if failed or args.keep:
+    if failed or bench.args.keep:
         print("logs and store kept in %s" % bench.dir)
     else:
         shutil.rmtree(bench.dir, ignore_errors=True)
     return 1 if failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(ap)
+    ap.add_argument("--count", type=int, default=100000, help="commands in the burst")
+    ap.add_argument("--ceiling-count", type=int, default=100000)
+    ap.add_argument("--ceiling-runs", type=int, default=3)
+    ap.add_argument("--sim-count", type=int, default=20000,
+                    help="requests for sinch-sim alone (needs curl; 0: skip)")
+    ap.add_argument("--json", action="store_true", help="burst JSON commands instead of text")
+    ap.add_argument("--rate", type=float, default=200, help="latency phase, msg/s")
+    ap.add_argument("--seconds", type=float, default=10, help="latency phase, seconds")
+    ap.add_argument("--idle-wait", type=float, default=2, help="seconds before the idle RSS")
+    ap.add_argument("--inbound-count", type=int, default=50000, help="webhooks in the burst")
+    ap.add_argument("--connections", type=int, default=16,
+                    help="webhook_load's keep-alive connections")
+    ap.add_argument("--inbound-rate", type=float, default=0,
+                    help="fixed-rate inbound phase, req/s (default: half of paho's publish "
+                    "rate, then half the burst's ingest rate if that was not kept up with)")
+    ap.add_argument("--inbound-seconds", type=float, default=3,
+                    help="fixed-rate inbound phase, seconds (0: skip it)")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--inbound-only", action="store_true", help="only the webhook side")
+    which.add_argument("--outbound-only", action="store_true", help="only the MQTT -> Sinch side")
+    ap.add_argument("--perf", action="store_true",
+                    help="perf record the bridge in the burst and the inbound burst")
+    args = ap.parse_args()
+    check_common_args(args, "run.py", webhook_load=not args.outbound_only)
+    if args.perf and not shutil.which("perf"):
+        sys.exit("run.py: --perf needs perf")
+    return execute(Bench(args))
 
 
 if __name__ == "__main__":
