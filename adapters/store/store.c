@@ -23,7 +23,7 @@
 #define BUSY_TIMEOUT_MS  5000
 #define PRUNE_BATCH      1000 /* rows a prune statement deletes under the lock */
 #define STAGE_FIRST_SIZE 64
-#define CHECKPOINT_BYTES ((int64_t)4 * 1024 * 1024)
+#define CHECKPOINT_BYTES ((int64_t)1024 * 1024)
 
 /* Schema v1. Index choices, checked with EXPLAIN QUERY PLAN on 3.40:
  * - commands_unfinished is on (seq, state) WHERE state < 2, not on state: the load query
@@ -365,8 +365,11 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *v)
     return rc;
 }
 
-/* A checkpoint (which fsyncs) every CHECKPOINT_BYTES of WAL, whatever the page size: SQLite
- * counts in pages (1000 by default), so with 1 KiB pages it checkpointed four times as often. */
+/* A checkpoint (which copies the WAL into the database and fsyncs both) every CHECKPOINT_BYTES
+ * of WAL, whatever the page size (SQLite counts pages). It runs inside the commit that crosses
+ * the mark, holding up the store meanwhile, so small ones keep the pauses short: measured over
+ * 100,000 puts, 1 MiB checkpoints took at most 2-6 ms, 4 MiB ones 6-14 ms, for the same
+ * throughput; in a soak the 4 MiB ones showed as p99 9.9 ms against 5.8. */
 static int set_checkpoint(sqlite3 *db)
 {
     int64_t page = 0;

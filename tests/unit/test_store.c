@@ -192,7 +192,7 @@ static void test_open_creates(void)
     st = open_ok(dir); /* again, on the existing file: no migration */
     CHECK(raw_int(dir, "PRAGMA user_version") == 5);
     CHECK(raw_int(dir, "PRAGMA page_size") == 1024);
-    CHECK(raw_int(dir, "PRAGMA wal_autocheckpoint") == 4096); /* 4 MiB of WAL */
+    CHECK(raw_int(dir, "PRAGMA wal_autocheckpoint") == 1024); /* 1 MiB of WAL */
     CHECK_STR(raw_text(dir, "PRAGMA locking_mode", buf, sizeof(buf)), "exclusive");
     {
         /* The file is this store's alone: a second one (another bridge on the same directory)
