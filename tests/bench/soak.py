@@ -31,7 +31,7 @@ from run import Failure, WEBHOOK_SECRET  # noqa: E402
 T_LOAD_EXTRA = 90  # the load generators must have exited this long after the load's end
 T_DRAIN = 120  # after that, everything in flight must be published within this
 WARMUP_S = 60  # the "first minute": connection pools and caches fill up
-IDLE_S = 35  # after the drain: the listener's keep-alive timeout (30 s) and a margin
+IDLE_S = 45  # after the drain: the listener's keep-alive (30 s), then lws's close handshake
 OTHER_FD_SLACK = 2  # fds that are not TCP sockets, above the start's count, taken as a leak
 REPORTS = (b"QUEUED_ON_CHANNEL", b"DELIVERED", b"READ")  # what sinch-sim plays for each send
 
@@ -62,6 +62,11 @@ def file_size(path):
         return 0
 
 
+TCP_STATES = {"02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+              "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK",
+              "0B": "CLOSING"}  # include/net/tcp_states.h
+
+
 def fd_census(pid, listen_port):
     """pid's open fds by what they are: TCP connections "in" (to listen_port) and "out",
     "listen", "closing" (TCP sockets in any other state: CLOSE_WAIT, the peer hung up and the fd
@@ -72,22 +77,28 @@ def fd_census(pid, listen_port):
             fds.append(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
         except OSError:
             pass  # closed meanwhile
-    tcp = {}  # socket inode -> (state, local port), from pid's network namespace
+    tcp = {}  # socket inode -> (state, local port, remote port), from pid's network namespace
     for table in ("tcp", "tcp6"):
         try:
             with open("/proc/%d/net/%s" % (pid, table)) as f:
                 for line in f.readlines()[1:]:
                     v = line.split()
-                    tcp[v[9]] = (v[3], int(v[1].rsplit(":", 1)[1], 16))
+                    tcp[v[9]] = (v[3], int(v[1].rsplit(":", 1)[1], 16),
+                                 int(v[2].rsplit(":", 1)[1], 16))
         except OSError:
             pass
     out = dict.fromkeys(("in", "out", "listen", "closing", "other"), 0)
+    out["which"] = []  # the closing ones: "<state> <local port>-><remote port>"
     for target in fds:
-        st, port = tcp.get(target[8:-1], (None, 0)) if target.startswith("socket:[") else (None, 0)
+        st, port, peer = (tcp.get(target[8:-1], (None, 0, 0)) if target.startswith("socket:[")
+                          else (None, 0, 0))
         if st == "01":
             out["in" if port == listen_port else "out"] += 1
+        elif st and st != "0A":
+            out["closing"] += 1
+            out["which"].append("%s %d->%d" % (TCP_STATES.get(st, st), port, peer))
         else:
-            out["listen" if st == "0A" else "closing" if st else "other"] += 1
+            out["listen" if st == "0A" else "other"] += 1
     return out
 
 
@@ -216,7 +227,7 @@ class Soak(run.Bench):
              "sim": self.sim("GET", "/_sim/stats"),
              "pending": self.sim("GET", "/_sim/callbacks?limit=0")["pending"],
              "delivery": self.delivery_results(m)}
-        s["fds"] = sum(s["census"].values())
+        s["fds"] = sum(v for k, v in s["census"].items() if k != "which")
         prev = self.samples[-1] if self.samples else None
         s["cpu_pct"] = (100 * (s["cpu"] - prev["cpu"]) / (t - prev["mono"])
                         if prev and t > prev["mono"] else 0.0)
