@@ -68,9 +68,10 @@ TCP_STATES = {"02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_
 
 
 def fd_census(pid, listen_port):
-    """pid's open fds by what they are: TCP connections "in" (to listen_port) and "out",
-    "listen", "closing" (TCP sockets in any other state: CLOSE_WAIT, the peer hung up and the fd
-    is still open) and "other" (files, pipes, eventfds, unix sockets)."""
+    """pid's open fds by what they are: TCP connections "in" (to listen_port) and "out" (an
+    outgoing one in CLOSE_WAIT too: see below), "listen", "closing" (TCP sockets in any other
+    state, such as CLOSE_WAIT into the listener: the peer hung up and the fd is still open) and
+    "other" (files, pipes, eventfds, unix sockets)."""
     fds = []
     for fd in os.listdir("/proc/%d/fd" % pid):
         try:
@@ -92,7 +93,9 @@ def fd_census(pid, listen_port):
     for target in fds:
         st, port, peer = (tcp.get(target[8:-1], (None, 0, 0)) if target.startswith("socket:[")
                           else (None, 0, 0))
-        if st == "01":
+        if st == "01" or (st == "08" and port != listen_port):
+            # Out, CLOSE_WAIT included: curl finds a pooled connection its peer closed only
+            # when it next needs one, so an idle pool can hold one; the pool's bound applies.
             out["in" if port == listen_port else "out"] += 1
         elif st and st != "0A":
             out["closing"] += 1
