@@ -1,20 +1,24 @@
-/* The durable store on SQLite: one WAL-mode database, <dir>/sinch-bridge.db, one connection.
- * sb_store_put_command() runs on paho's receive thread and commits before it returns (that
- * commit is what lets paho send the PUBACK); everything else runs on the loop, whose writes are
- * staged in memory and applied by sb_store_flush() in one transaction a loop turn.
- * The connection is opened SQLITE_OPEN_NOMUTEX and guarded by st->lock. Webhook events (the
- * inbox, issue 3) are in store_inbox.c; what both files share is in store_internal.h. */
+/* The durable store on SQLite: one WAL-mode database, <dir>/sinch-bridge.db, one connection for
+ * every read and write. sb_store_put_command() runs on paho's receive thread and commits before
+ * it returns (that commit is what lets paho send the PUBACK); everything else runs on the loop,
+ * whose writes are staged in memory and applied by sb_store_flush() in one transaction a loop
+ * turn. The connection is opened SQLITE_OPEN_NOMUTEX and guarded by st->lock. Webhook events
+ * (the inbox, issue 3) are in store_inbox.c; the checkpoints, on a thread and a connection of
+ * their own, in store_checkpoint.c; what the files share is in store_internal.h. */
 #include "adapters/store.h"
 #include "adapters/store_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include "bridge/log.h"
 
@@ -23,7 +27,7 @@
 #define BUSY_TIMEOUT_MS  5000
 #define PRUNE_BATCH      1000 /* rows a prune statement deletes under the lock */
 #define STAGE_FIRST_SIZE 64
-#define CHECKPOINT_BYTES ((int64_t)1024 * 1024)
+#define LOCK_FILE        "sinch-bridge.lock"
 
 /* Schema v1. Index choices, checked with EXPLAIN QUERY PLAN on 3.40:
  * - commands_unfinished is on (seq, state) WHERE state < 2, not on state: the load query
@@ -349,6 +353,38 @@ out:
     return err;
 }
 
+/* One bridge a data directory: a second one would send every unfinished command again. The
+ * flock goes with the process, kill -9 included, so there is never a stale lock to clean up. */
+static enum sb_err lock_dir(struct sb_store *st, const char *dir, char *why, size_t why_len)
+{
+    size_t len = strlen(dir) + sizeof("/" LOCK_FILE);
+    char *path = malloc(len);
+    enum sb_err err = SB_OK;
+
+    if (!path) {
+        snprintf(why, why_len, "out of memory");
+        return SB_E_NOMEM;
+    }
+    snprintf(path, len, "%s/%s", dir, LOCK_FILE);
+    st->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (st->lock_fd < 0) {
+        snprintf(why, why_len, "cannot open %s: %s", path, strerror(errno));
+        err = SB_E_IO;
+    } else if (flock(st->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            snprintf(why, why_len,
+                     "%s is in use by another process (another sinch-bridge with the same "
+                     "BRIDGE_DATA_DIR?)",
+                     st->path);
+        } else {
+            snprintf(why, why_len, "cannot lock %s: %s", path, strerror(errno));
+        }
+        err = SB_E_STORE;
+    }
+    free(path);
+    return err;
+}
+
 /* Reads one integer from a statement such as "PRAGMA user_version". */
 static int query_int(sqlite3 *db, const char *sql, int64_t *v)
 {
@@ -365,25 +401,6 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *v)
     return rc;
 }
 
-/* A checkpoint (which copies the WAL into the database and fsyncs both) every CHECKPOINT_BYTES
- * of WAL, whatever the page size (SQLite counts pages). It runs inside the commit that crosses
- * the mark, holding up the store meanwhile, so small ones keep the pauses short: measured over
- * 100,000 puts, 1 MiB checkpoints took at most 2-6 ms, 4 MiB ones 6-14 ms, for the same
- * throughput; in a soak the 4 MiB ones showed as p99 9.9 ms against 5.8. */
-static int set_checkpoint(sqlite3 *db)
-{
-    int64_t page = 0;
-    int rc = query_int(db, "PRAGMA page_size", &page);
-    char sql[64];
-
-    if (rc != SQLITE_OK || page <= 0) {
-        return rc;
-    }
-    snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint=%lld",
-             (long long)(CHECKPOINT_BYTES / page));
-    return sqlite3_exec(db, sql, NULL, NULL, NULL);
-}
-
 /* Connection settings, set at every open (only journal_mode persists in the file). */
 static int configure(sqlite3 *db, char *why, size_t why_len)
 {
@@ -392,17 +409,14 @@ static int configure(sqlite3 *db, char *why, size_t why_len)
 
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS); /* only another process can hold a lock */
-    /* Both before the first access to the file:
-     * - EXCLUSIVE: this connection is the database's only user, so it takes the file lock once
-     *   and keeps it, and WAL's index lives in its heap instead of a shared-memory file; a commit
-     *   then costs no fcntl() lock calls. A second bridge on the same directory is refused
-     *   (open() says so) instead of interleaving with this one, and the sqlite3 shell can read
-     *   the file only while the bridge is stopped.
-     * - 1 KiB pages: a commit writes each page it changed to the WAL, and put_command's row is
-     *   a few hundred bytes; 4 KiB pages made each commit write four times the bytes. A file
-     *   created with another page size keeps it (changing it needs a VACUUM outside WAL). */
-    rc =
-        sqlite3_exec(db, "PRAGMA locking_mode=EXCLUSIVE; PRAGMA page_size=1024;", NULL, NULL, NULL);
+    /* 1 KiB pages, before the first access to the file: a commit writes each page it changed to
+     * the WAL, and put_command's row is a few hundred bytes; 4 KiB pages made each commit write
+     * four times the bytes. A file created with another page size keeps it (changing it needs a
+     * VACUUM outside WAL). The locking mode stays NORMAL, although EXCLUSIVE saved each
+     * transaction its fcntl() lock calls (about 6 us a put): the checkpointer needs a
+     * connection of its own (store_checkpoint.c). One bridge a directory is the lock file's
+     * job (lock_dir()). */
+    rc = sqlite3_exec(db, "PRAGMA page_size=1024;", NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
         return rc;
     }
@@ -424,18 +438,15 @@ static int configure(sqlite3 *db, char *why, size_t why_len)
         return rc;
     }
     /* NORMAL in WAL mode: a commit is in the WAL file (the OS's page cache) when step returns,
-     * so it survives a process crash or kill -9; only a checkpoint fsyncs. Surviving power
-     * loss or a kernel crash too would need synchronous=FULL (an fsync every commit). */
-    rc = sqlite3_exec(db,
-                      "PRAGMA synchronous=NORMAL;"
-                      "PRAGMA foreign_keys=OFF;"
-                      /* after a checkpoint, truncate the WAL file back to 64 MiB */
-                      "PRAGMA journal_size_limit=67108864;",
-                      NULL, NULL, NULL);
-    if (rc == SQLITE_OK) {
-        rc = set_checkpoint(db);
-    }
-    return rc;
+     * so it survives a process crash or kill -9; only a checkpoint fsyncs, on the
+     * checkpointer's thread. Surviving power loss or a kernel crash too would need
+     * synchronous=FULL (an fsync every commit). */
+    return sqlite3_exec(db,
+                        "PRAGMA synchronous=NORMAL;"
+                        "PRAGMA foreign_keys=OFF;"
+                        /* when the WAL starts over, its file is cut back to 4 MiB */
+                        "PRAGMA journal_size_limit=4194304;",
+                        NULL, NULL, NULL);
 }
 
 /* The depth counter and the highest seq, once at open: the one count that walks the table. */
@@ -494,6 +505,7 @@ static void free_ops(struct sb_store *st, size_t from)
 
 static void destroy(struct sb_store *st)
 {
+    sb_store_ckpt_stop(st);
     for (int i = 0; i < S_COUNT; i++) {
         sqlite3_finalize(st->stmt[i]);
     }
@@ -503,6 +515,9 @@ static void destroy(struct sb_store *st)
     if (st->db && sqlite3_close(st->db) != SQLITE_OK) {
         sb_log(SB_LOG_ERROR, "store", "close %s: %s", st->path, sqlite3_errmsg(st->db));
         sqlite3_close_v2(st->db);
+    }
+    if (st->lock_fd >= 0) {
+        close(st->lock_fd); /* and with it the flock */
     }
     free_ops(st, 0);
     free(st->ops);
@@ -540,6 +555,7 @@ enum sb_err sb_store_open(const char *dir, struct sb_store **out, char *why, siz
         snprintf(why_buf, why_cap, "out of memory");
         return SB_E_NOMEM;
     }
+    st->lock_fd = -1;
     pthread_mutexattr_init(&attr);
     pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
     rc = pthread_mutex_init(&st->lock, &attr);
@@ -558,6 +574,9 @@ enum sb_err sb_store_open(const char *dir, struct sb_store **out, char *why, siz
     }
     snprintf(st->path, len, "%s/%s", dir, DB_FILE);
     err = make_dirs(dir, why_buf, why_cap);
+    if (err == SB_OK) {
+        err = lock_dir(st, dir, why_buf, why_cap);
+    }
     if (err != SB_OK) {
         goto out;
     }
@@ -583,9 +602,7 @@ enum sb_err sb_store_open(const char *dir, struct sb_store **out, char *why, siz
     }
     if (rc != SQLITE_OK) {
         if ((rc & 0xff) == SQLITE_BUSY) {
-            snprintf(why_buf, why_cap,
-                     "%s is in use by another process (another sinch-bridge with the same "
-                     "BRIDGE_DATA_DIR?)",
+            snprintf(why_buf, why_cap, "%s is locked by another program (the sqlite3 shell?)",
                      st->path);
         } else if (why_buf[0] == '\0') {
             snprintf(why_buf, why_cap, "%s: %s", st->path,
@@ -600,9 +617,12 @@ enum sb_err sb_store_open(const char *dir, struct sb_store **out, char *why, siz
         }
         goto out;
     }
+    err = sb_store_ckpt_start(st, why_buf, why_cap);
+    if (err != SB_OK) {
+        goto out;
+    }
     *out = st;
     st = NULL;
-    err = SB_OK;
 out:
     if (st) {
         destroy(st);

@@ -3,7 +3,8 @@
  * then keeps a short history (message ids for delivery reports, the history request).
  *
  * Threads: sb_store_put_command() runs on paho's receive thread and commits before it returns;
- * everything else runs on the loop. One connection, guarded by the store's mutex. The loop's
+ * everything else runs on the loop. One connection, guarded by the store's mutex; a thread of
+ * the store's own copies the WAL into the database, so no commit waits for an fsync. The loop's
  * writes are staged in memory and applied by sb_store_flush() in one transaction, so a burst
  * of a thousand outcomes costs one commit; a loop turn's webhook events are stored by
  * sb_store_put_events() in one transaction, which takes the staged writes along. */
@@ -44,7 +45,9 @@ struct sb_store_command {
 };
 
 /* Opens (creating when needed) <dir>/sinch-bridge.db, migrating the schema. `dir` is created
- * when missing. On failure writes the reason into `why`. */
+ * when missing. One store a directory: <dir>/sinch-bridge.lock is flock()ed while it is open,
+ * and a second open fails ("in use by another process"). On failure writes the reason into
+ * `why`. */
 enum sb_err sb_store_open(const char *dir, struct sb_store **out, char *why,
                           size_t why_len) SB_MUST_CHECK;
 /* Flushes staged writes, closes. Accepts NULL. Thread: loop, after every other thread stopped. */

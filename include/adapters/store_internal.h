@@ -1,7 +1,8 @@
-/* What the store's two files share, and nothing else includes: the struct, the statement lists
- * and the helpers that take the lock, log a SQLite error once, and run a statement.
- * adapters/store/store.c owns the connection, the schema, commands and the staged writes;
- * adapters/store/store_inbox.c the inbound events (issue 3). */
+/* What the store's files share, and nothing else includes (but the store's unit tests): the
+ * struct, the statement lists and the helpers that take the lock, log a SQLite error once, and
+ * run a statement. adapters/store/store.c owns the connection, the schema, commands and the
+ * staged writes; adapters/store/store_inbox.c the inbound events (issue 3);
+ * adapters/store/store_checkpoint.c the thread that copies the WAL into the database. */
 #ifndef SB_ADAPTERS_STORE_INTERNAL_H
 #define SB_ADAPTERS_STORE_INTERNAL_H
 
@@ -55,14 +56,17 @@ enum sb_store_inbox_stmt {
 
 extern const char *const sb_store_inbox_sql[I_COUNT];
 
-struct sb_store_op; /* one staged write, private to store.c */
+struct sb_store_op;   /* one staged write, private to store.c */
+struct sb_store_ckpt; /* the checkpointer, private to store_checkpoint.c */
 
 struct sb_store {
     pthread_mutex_t lock;         /* error-checking: a re-entry fails instead of deadlocking */
     sqlite3 *db;                  /* {lock} */
     sqlite3_stmt *stmt[S_COUNT];  /* {lock} */
     sqlite3_stmt *istmt[I_COUNT]; /* {lock} */
-    char *path;                   /* <dir>/sinch-bridge.db, for log lines */
+    char *path;                   /* <dir>/sinch-bridge.db */
+    int lock_fd;                  /* <dir>/sinch-bridge.lock, flock()ed: one bridge a dir */
+    struct sb_store_ckpt *ckpt;   /* NULL until the store is open */
     int64_t unfinished;           /* {lock} commands in state < 2: the outbox's depth */
     int64_t max_seq;              /* {lock} the highest seq in commands, 0 when empty */
     int64_t done_applied;         /* {lock} rows the applied DONE ops finished, until commit */
@@ -70,6 +74,23 @@ struct sb_store {
     size_t nops;                  /* loop thread only */
     size_t cap;                   /* loop thread only */
 };
+
+/* Starts the checkpointer: its own connection to st->path, and a WAL hook on st->db that asks
+ * it for a pass every MiB of WAL (SQLite's auto-checkpoint, which runs inside a commit, is off
+ * from then on). On failure writes the reason into `why`. Thread: the opener. */
+enum sb_err sb_store_ckpt_start(struct sb_store *st, char *why, size_t why_len) SB_MUST_CHECK;
+/* Stops and joins the thread, closes its connection. Accepts a store without one. */
+void sb_store_ckpt_stop(struct sb_store *st);
+
+/* What the checkpointer did since the store opened. Thread: any. */
+struct sb_store_ckpt_stats {
+    uint64_t passes;     /* checkpoints run, the capped ones included */
+    uint64_t capped;     /* passes that held the store's lock, the WAL having reached its cap */
+    uint64_t failures;   /* passes that failed (logged) */
+    uint64_t slowest_ms; /* the longest pass */
+    uint64_t restarts;   /* commits that found the WAL copied and started it over */
+};
+void sb_store_ckpt_stats(const struct sb_store *st, struct sb_store_ckpt_stats *out);
 
 /* Takes st->lock; SB_E_BUG (logged, naming `what`) when this thread holds it already. */
 enum sb_err sb_store_lock(struct sb_store *st, const char *what);

@@ -1,9 +1,10 @@
 /* What the store's unit tests share: a scratch directory per case, and SQL of their own to look
- * at (or tamper with) what the store wrote. The store holds its file in EXCLUSIVE locking mode,
- * so while a store opened by open_ok() is open the SQL runs on that store's own connection,
- * under its lock; otherwise on a second connection, as an operator's sqlite3 shell would. So
- * close a store with close_store(), which forgets it. Included by the test_store*.c files only;
- * the helpers are inline so that a test need not use every one. */
+ * at (or tamper with) what the store wrote. While a store opened by open_ok() is open the SQL
+ * runs on that store's own connection, under its lock, so that it is ordered with the store's
+ * own writes (and tampering inside its transactions works); otherwise on a second connection,
+ * as an operator's sqlite3 shell would. So close a store with close_store(), which forgets it.
+ * Included by the test_store*.c files only; the helpers are inline so that a test need not use
+ * every one. */
 #ifndef SB_TESTS_STORE_FIXTURE_H
 #define SB_TESTS_STORE_FIXTURE_H
 

@@ -192,11 +192,13 @@ static void test_open_creates(void)
     st = open_ok(dir); /* again, on the existing file: no migration */
     CHECK(raw_int(dir, "PRAGMA user_version") == 5);
     CHECK(raw_int(dir, "PRAGMA page_size") == 1024);
-    CHECK(raw_int(dir, "PRAGMA wal_autocheckpoint") == 1024); /* 1 MiB of WAL */
-    CHECK_STR(raw_text(dir, "PRAGMA locking_mode", buf, sizeof(buf)), "exclusive");
+    /* SQLite's own checkpoints, inside a commit, are off: the checkpointer's thread does them
+     * (test_store_checkpoint.c). NORMAL locking, so that it can have a connection of its own. */
+    CHECK(raw_int(dir, "PRAGMA wal_autocheckpoint") == 0);
+    CHECK_STR(raw_text(dir, "PRAGMA locking_mode", buf, sizeof(buf)), "normal");
     {
-        /* The file is this store's alone: a second one (another bridge on the same directory)
-         * is refused once the busy timeout ran out, with a reason that says so. */
+        /* The directory is this store's alone: a second one (another bridge on the same
+         * directory) is refused at once, by the lock file, with a reason that says so. */
         struct sb_store *second = NULL;
         char why[256] = "";
         CHECK(sb_store_open(dir, &second, why, sizeof(why)) == SB_E_STORE && second == NULL);
