@@ -783,7 +783,9 @@ class Bench:
         counter = self.outcome_counter(n)
         watch = Watch(self, p.pid, "perf-floor-out.data" if self.args.perf else None,
                       who="floor_out", switches=True, perf_attr="perf_floor_out")
+        load0 = children_cpu()
         f = self.drive_burst(n, counter, "floor_out", p)
+        load_cpu = children_cpu() - load0  # mqtt_load burst and the outcome counter, both waited
         watch.stop()
         t0 = float(f["t0_mono"])
         self.row("floor: burst publish rate (mqtt_load -> broker)", "%s msg/s" % f["rate"],
@@ -806,6 +808,10 @@ class Bench:
             self.row("floor: outcomes published (publish -> last outcome)", "%.0f msg/s"
                      % (n / (f["t_outcomes"] - t0)), "%.2f s" % (f["t_outcomes"] - t0))
         watch.rows(n, "messages", "the floor burst")
+        self.row("load generators' CPU in the floor burst", "%.2f s" % load_cpu,
+                 "mqtt_load burst and the outcome counter: %.2f CPUs of the %.1f s; the rest of "
+                 "everything else, other users: %.2f CPUs"
+                 % (load_cpu / watch.wall, watch.wall, watch.rest - load_cpu / watch.wall))
         self.stop_floor("floor_out", p)
 
     def phase_floor_in(self):
@@ -845,7 +851,10 @@ class Bench:
                      % (pub_s, c["distinct"], n, c["duplicates"]))
         watch.rows(n, "webhooks", "the floor inbound burst")
         self.row("load generators' CPU in the floor inbound burst", "webhook_load %.2f s, "
-                 "mqtt_load count %.2f s" % (self.load_cpu, self.counter_cpu))
+                 "mqtt_load count %.2f s" % (self.load_cpu, self.counter_cpu),
+                 "%.2f CPUs of the %.1f s; the rest of everything else, other users: %.2f CPUs"
+                 % ((self.load_cpu + self.counter_cpu) / watch.wall, watch.wall,
+                    watch.rest - (self.load_cpu + self.counter_cpu) / watch.wall))
         self.stop_floor("floor_in", p)
 
     def run(self):
@@ -1008,6 +1017,7 @@ class Watch:
         ours.update({k: self.others1[k] - self.others0[k] for k in self.others0})
         busy_all = ((self.machine1[0] - self.machine0[0]) / (self.machine1[1] - self.machine0[1])
                     * os.cpu_count())
+        self.rest = busy_all - sum(ours.values()) / wall  # in CPUs
         b.row("machine CPU busy during %s" % phase, "%.0f%% of %d CPUs"
               % (100 * busy_all / os.cpu_count(), os.cpu_count()),
               "in CPUs: " + ", ".join("%s %.2f" % (k, v / wall) for k, v in ours.items())
