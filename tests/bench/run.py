@@ -129,6 +129,23 @@ def switches_row(bench, who, pid, switches0, switches1, n):
               + " (voluntary and involuntary: each is a wake-up)")
 
 
+def all_cpu():
+    """{pid: (name, utime + stime seconds)} of every process on the machine."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                text = f.read()
+        except OSError:
+            continue  # it ended
+        fields = text.rsplit(")", 1)[1].split()
+        out[int(pid)] = (text[text.index("(") + 1:text.rindex(")")],
+                         (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
 def thread_label(key, pid):
     """A thread_cpu() key as printed: its name, "[main]" added for the main thread (the loop)."""
     tid, name = key.split(" ", 1)
@@ -976,6 +993,8 @@ class Watch:
         self.machine0 = machine_busy()
         self.threads0 = thread_cpu(pid)
         self.switches0 = ctx_switches(pid) if switches else None
+        # The floor's phases also name what else ran: the machine is shared.
+        self.all0 = all_cpu() if switches else None
 
     def sample(self):
         while not self.done.wait(0.05):
@@ -991,6 +1010,7 @@ class Watch:
         self.machine1 = machine_busy()
         self.threads1 = thread_cpu(self.pid)
         self.switches1 = ctx_switches(self.pid) if self.switches0 is not None else None
+        self.all1 = all_cpu() if self.all0 is not None else None
         if self.perf:
             self.perf.send_signal(signal.SIGINT)
             self.perf.wait(30)
@@ -1023,12 +1043,26 @@ class Watch:
               "in CPUs: " + ", ".join("%s %.2f" % (k, v / wall) for k, v in ours.items())
               + ", everything else (load generators, other users) %.2f"
               % (busy_all - sum(ours.values()) / wall))
+        if self.all0 is not None:
+            b.row("other processes busy during %s" % phase, self.others_busy(),
+                  "in CPUs, the busiest processes but %s, mosquitto and sinch-sim still alive at "
+                  "the end of the phase: other users' work (the load generators have exited)"
+                  % who)
         if self.perf:
             rep = subprocess.run(["perf", "report", "-i", self.perf_file, "--children", "--sort",
                                   "sym", "--stdio", "-g", "none", "--percent-limit", "2"],
                                  capture_output=True, text=True, timeout=120)
             setattr(b, self.perf_attr, [l for l in rep.stdout.splitlines() if l.strip()
                                         and not l.startswith("#") and "] 0x" not in l][:30])
+
+
+    def others_busy(self):
+        ours = {self.pid} | {pid for _, pid in self.others}
+        # A process that started during the phase counts from 0.
+        used = sorted(((cpu - self.all0.get(pid, (name, 0))[1]) / self.wall, name, pid)
+                      for pid, (name, cpu) in self.all1.items() if pid not in ours)
+        return ", ".join("%s(%d) %.2f" % (name, pid, c) for c, name, pid in reversed(used[-5:])
+                         if c >= 0.01) or "none"
 
 
 def spread(values):
