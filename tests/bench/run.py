@@ -117,6 +117,35 @@ def ctx_switches(pid):
     return out
 
 
+def switches_row(bench, who, pid, switches0, switches1, n):
+    """The row of context switches per message of process `who` (ctx_switches() before and
+    after n messages), by thread."""
+    switches = sorted(((switches1[k] - switches0.get(k, 0), k) for k in switches1),
+                      reverse=True)
+    bench.row("%s context switches per message" % who,
+              "%.2f" % (sum(c for c, _ in switches) / n),
+              ", ".join("%s %.2f" % (thread_label(k, pid), c / n) for c, k in switches
+                        if c > 0.01 * n)
+              + " (voluntary and involuntary: each is a wake-up)")
+
+
+def all_cpu():
+    """{pid: (name, utime + stime seconds)} of every process on the machine."""
+    out = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % pid) as f:
+                text = f.read()
+        except OSError:
+            continue  # it ended
+        fields = text.rsplit(")", 1)[1].split()
+        out[int(pid)] = (text[text.index("(") + 1:text.rindex(")")],
+                         (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
 def thread_label(key, pid):
     """A thread_cpu() key as printed: its name, "[main]" added for the main thread (the loop)."""
     tid, name = key.split(" ", 1)
@@ -381,18 +410,66 @@ class Bench:
         self.row("bridge RSS idle after start", "%.1f MB (VmHWM %.1f MB)"
                  % (st["VmRSS"] / 1024, st["VmHWM"] / 1024))
 
+    def outcome_counter(self, n):
+        """Clears the simulator's records and starts a mosquitto_sub that exits once it has seen
+        n outcomes on sinch/sent or sinch/error; None without mosquitto_sub."""
+        self.sim("DELETE", "/_sim/requests")
+        if not MOSQUITTO_SUB:
+            return None
+        # Counts the outcomes; a C client, so it costs the machine little.
+        counter = self.spawn("outcomes", [MOSQUITTO_SUB, "-h", "127.0.0.1", "-p",
+                                          str(self.broker_port), "-q", "1", "-t", "sinch/sent",
+                                          "-t", "sinch/error", "-C", str(n)],
+                             stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        return counter
+
+    def drive_burst(self, n, counter, name, proc):
+        """mqtt_load burst of n commands, then the simulator's stats polled until it accepted n
+        (or nothing moved for T_STALL), then the outcome counter waited for. name and proc are
+        what takes the commands (the bridge, or the floor). Returns the burst's figures and
+        {"t_accepted", "t_outcomes", "accepted", "stats"}; a time is None when it never came."""
+        load = subprocess.Popen([self.args.load, "burst", "--port", str(self.broker_port),
+                                 "--count", str(n), "--timeout", str(T_BURST - 10)]
+                                + (["--json"] if self.args.json else []),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.procs.append(("mqtt_load burst", load))
+        accepted, t_accepted, t_progress = 0, None, time.monotonic()
+        deadline = time.monotonic() + T_BURST
+        stats = {}
+        try:
+            while time.monotonic() < deadline:
+                self.check_alive(name, proc)
+                stats = self.sim("GET", "/_sim/stats")
+                now = time.monotonic()
+                if stats["sends_accepted"] > accepted:
+                    accepted, t_progress = stats["sends_accepted"], now
+                if accepted >= n:
+                    t_accepted = now
+                    break
+                if now - t_progress > T_STALL:
+                    break
+                time.sleep(0.02)
+            out, err = load.communicate(timeout=max(1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            raise Failure("mqtt_load burst did not finish within %d s" % T_BURST)
+        t_outcomes = None
+        if counter and t_accepted:
+            try:
+                counter.wait(max(1, min(T_STALL, deadline - time.monotonic())))
+                t_outcomes = time.monotonic()
+            except subprocess.TimeoutExpired:
+                self.problems.append("burst%s: not all %d outcomes arrived on sinch/sent|error "
+                                     "within %d s of the last accepted send"
+                                     % ("" if proc is self.bridge else " (%s)" % name, n, T_STALL))
+        f = parse_figures(out + err, "burst")
+        f.update(t_accepted=t_accepted, t_outcomes=t_outcomes, accepted=accepted, stats=stats)
+        return f
+
     def phase_burst(self):
         n = self.args.count
         pid = self.bridge.pid
-        self.sim("DELETE", "/_sim/requests")
-        counter = None
-        if MOSQUITTO_SUB:
-            # Counts the outcomes; a C client, so it costs the machine little.
-            counter = self.spawn("outcomes", [MOSQUITTO_SUB, "-h", "127.0.0.1", "-p",
-                                              str(self.broker_port), "-q", "1", "-t", "sinch/sent",
-                                              "-t", "sinch/error", "-C", str(n)],
-                                 stdout=subprocess.DEVNULL)
-            time.sleep(0.5)
+        counter = self.outcome_counter(n)
         peak = {"rss": 0}
         done = threading.Event()
 
@@ -419,38 +496,9 @@ class Bench:
         machine0 = machine_busy()
         threads0 = thread_cpu(pid)
         switches0 = ctx_switches(pid)
-        load = subprocess.Popen([self.args.load, "burst", "--port", str(self.broker_port),
-                                 "--count", str(n), "--timeout", str(T_BURST - 10)]
-                                + (["--json"] if self.args.json else []),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.procs.append(("mqtt_load burst", load))
-        accepted, t_accepted, t_progress = 0, None, time.monotonic()
-        deadline = time.monotonic() + T_BURST
-        stats = {}
-        try:
-            while time.monotonic() < deadline:
-                self.check_alive("sinch-bridge", self.bridge)
-                stats = self.sim("GET", "/_sim/stats")
-                now = time.monotonic()
-                if stats["sends_accepted"] > accepted:
-                    accepted, t_progress = stats["sends_accepted"], now
-                if accepted >= n:
-                    t_accepted = now
-                    break
-                if now - t_progress > T_STALL:
-                    break
-                time.sleep(0.02)
-            out, err = load.communicate(timeout=max(1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raise Failure("mqtt_load burst did not finish within %d s" % T_BURST)
-        t_outcomes = None
-        if counter and t_accepted:
-            try:
-                counter.wait(max(1, min(T_STALL, deadline - time.monotonic())))
-                t_outcomes = time.monotonic()
-            except subprocess.TimeoutExpired:
-                self.problems.append("burst: not all %d outcomes arrived on sinch/sent|error "
-                                     "within %d s of the last accepted send" % (n, T_STALL))
+        f = self.drive_burst(n, counter, "sinch-bridge", self.bridge)
+        t_accepted, t_outcomes = f["t_accepted"], f["t_outcomes"]
+        accepted, stats = f["accepted"], f["stats"]
         cpu1 = cpu_seconds(pid)
         machine1 = machine_busy()
         others1 = {name: cpu_seconds(p.pid) for name, p in self.procs if name in others0}
@@ -463,7 +511,6 @@ class Bench:
         sampler.join()
         hwm = proc_status(pid)["VmHWM"]
 
-        f = parse_figures(out + err, "burst")
         t0 = float(f["t0_mono"])
         wall = time.monotonic() - t0
         self.row("burst: publish rate (mqtt_load -> broker)", "%s msg/s" % f["rate"],
@@ -495,13 +542,7 @@ class Bench:
                  % (peak["rss"] / 1024, hwm / 1024))
         self.row("bridge CPU per 1000 messages", "%.3f s" % ((cpu1 - cpu0) / n * 1000),
                  "%.2f CPU s for %d" % (cpu1 - cpu0, n))
-        switches = sorted(((switches1[k] - switches0.get(k, 0), k) for k in switches1),
-                          reverse=True)
-        self.row("bridge context switches per message",
-                 "%.2f" % (sum(c for c, _ in switches) / n),
-                 ", ".join("%s %.2f" % (thread_label(k, pid), c / n) for c, k in switches
-                           if c > 0.01 * n)
-                 + " (voluntary and involuntary: each is a wake-up)")
+        switches_row(self, "bridge", pid, switches0, switches1, n)
         # A thread busy close to 100 % of the burst is what limits the throughput.
         busy = sorted(((threads1[k] - threads0.get(k, 0), k) for k in threads1), reverse=True)
         self.row("bridge threads busy during the burst", ", ".join(
@@ -608,9 +649,10 @@ class Bench:
             raise Failure("mqtt_load count did not subscribe: %r %s" % (line, p.stderr.read()))
         return p
 
-    def run_webhooks(self, n, timeout, rate=None):
+    def run_webhooks(self, n, timeout, rate=None, port=None):
+        """webhook_load against the bridge's listener, or the one on port."""
         argv = [self.args.webhook_load, "--url",
-                "http://127.0.0.1:%d/webhooks/sinch" % self.listen_port,
+                "http://127.0.0.1:%d/webhooks/sinch" % (port or self.listen_port),
                 "--secret", WEBHOOK_SECRET, "--count", str(n),
                 "--connections", str(self.args.connections), "--timeout", str(timeout - 10)]
         if rate:
@@ -630,7 +672,7 @@ class Bench:
                                                   r.stderr.strip()))
         return f
 
-    def finish_counter(self, counter, n, what):
+    def finish_counter(self, counter, n, what, log="sinch-bridge"):
         cpu0 = children_cpu()
         try:
             out, err = counter.communicate(timeout=T_INBOUND)
@@ -639,9 +681,9 @@ class Bench:
         self.counter_cpu = children_cpu() - cpu0
         c = parse_figures(out, "count")
         if int(c["distinct"]) != n:
-            self.problems.append("%s: %s of %d events published on %s/inbound/# (bridge log: %s)"
-                                 % (what, c["distinct"], n, self.args.prefix,
-                                    os.path.join(self.dir, "sinch-bridge.log")))
+            self.problems.append("%s: %s of %d events published on %s/inbound/# (%s log: %s)"
+                                 % (what, c["distinct"], n, self.args.prefix, log,
+                                    os.path.join(self.dir, log + ".log")))
         return c
 
     def phase_inbound_burst(self):
@@ -711,6 +753,127 @@ class Bench:
                      % (c["distinct"], n, c["duplicates"], f["seconds"]))
         return float(f["rate"])
 
+    # ---- the floor (--floor) ----
+
+    def bridge_env(self, key, default):
+        """A setting the bench gives the bridge: from --env, else run.py's own value."""
+        return dict(kv.split("=", 1) for kv in self.args.env).get(key, default)
+
+    def clear_bridge_session(self):
+        """The bridge keeps a persistent session: once it is stopped, the broker would queue
+        every command of the floor's burst for it (and hand them to the next bridge). A clean
+        connection with its client id ends that session."""
+        if not MOSQUITTO_SUB:
+            raise Failure("--floor needs mosquitto_sub to end the bridge's MQTT session")
+        client_id = self.bridge_env("MQTT_CLIENT_ID", "sinch-bridge-bench")
+        r = subprocess.run([MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(self.broker_port),
+                            "-i", client_id, "-t", "bench/floor/none", "-W", "1"],
+                           capture_output=True, text=True)
+        if r.returncode not in (0, 27):  # 27: -W timed out, as it must here
+            raise Failure("could not end the bridge's session: %s" % r.stderr.strip())
+
+    def start_floor(self, name, argv):
+        """Starts a floor program, which prints "ready" once subscribed or listening."""
+        p = self.spawn(name, argv, stdout=subprocess.PIPE, text=True)
+        line = p.stdout.readline()
+        if line.strip() != "ready":
+            self.check_alive(name, p)
+            raise Failure("%s did not start: %r; log in %s" % (name, line, self.dir))
+        return p
+
+    def stop_floor(self, name, p):
+        """Stops a floor program; its counts (the last line of its log) for the table."""
+        self.stop(name, p)
+        with open(os.path.join(self.dir, name + ".log")) as f:
+            lines = f.read().splitlines()
+        self.row("%s at exit" % name, lines[-1].split(": ", 1)[-1] if lines else "?")
+
+    def phase_floor_out(self):
+        """The outbound burst again, with floor_out in the bridge's place: same broker, same
+        simulator, same count. The bridge is stopped and its session ended first."""
+        n = self.args.count
+        p = self.start_floor("floor_out", [
+            self.args.floor_out, "--broker-port", str(self.broker_port), "--sim-url",
+            self.sim_url, "--prefix", self.args.prefix, "--connections",
+            self.bridge_env("BRIDGE_SINCH_CONNECTIONS", "16"), "--window",
+            self.bridge_env("BRIDGE_MQTT_MAX_INFLIGHT", "1000")])
+        counter = self.outcome_counter(n)
+        watch = Watch(self, p.pid, "perf-floor-out.data" if self.args.perf else None,
+                      who="floor_out", switches=True, perf_attr="perf_floor_out")
+        load0 = children_cpu()
+        f = self.drive_burst(n, counter, "floor_out", p)
+        load_cpu = children_cpu() - load0  # mqtt_load burst and the outcome counter, both waited
+        watch.stop()
+        t0 = float(f["t0_mono"])
+        self.row("floor: burst publish rate (mqtt_load -> broker)", "%s msg/s" % f["rate"],
+                 "%s of %d acknowledged by mosquitto in %s s" % (f["acked"], n, f["seconds"]))
+        if f["t_accepted"] is None:
+            self.problems.append("floor burst: the simulator accepted %d of %d sends (stats %s)"
+                                 % (f["accepted"], n, json.dumps(f["stats"])))
+            self.row("floor outbound throughput", "INCOMPLETE: %d of %d" % (f["accepted"], n))
+        else:
+            rate = n / (f["t_accepted"] - t0)
+            self.row("floor outbound throughput", "%.0f msg/s" % rate,
+                     "%d sends in %.2f s, publish -> accepted, as the bridge's"
+                     % (n, f["t_accepted"] - t0))
+            self.row("ratio floor / ceiling", "%.2f" % (rate / self.ceiling),
+                     "the most any bridge on these libraries gets here; the issue asks 0.5")
+            if self.throughput:
+                self.row("ratio bridge / floor", "%.2f" % (self.throughput / rate),
+                         "outbound: the share of the floor the bridge reaches")
+        if f["t_outcomes"]:
+            self.row("floor: outcomes published (publish -> last outcome)", "%.0f msg/s"
+                     % (n / (f["t_outcomes"] - t0)), "%.2f s" % (f["t_outcomes"] - t0))
+        watch.rows(n, "messages", "the floor burst")
+        self.row("load generators' CPU in the floor burst", "%.2f s" % load_cpu,
+                 "mqtt_load burst and the outcome counter: %.2f CPUs of the %.1f s; the rest of "
+                 "everything else, other users: %.2f CPUs"
+                 % (load_cpu / watch.wall, watch.wall, watch.rest - load_cpu / watch.wall))
+        self.stop_floor("floor_out", p)
+
+    def phase_floor_in(self):
+        """The inbound burst again, with floor_in in the bridge's place (the bridge stopped)."""
+        n = self.args.inbound_count
+        port = free_port()
+        p = self.start_floor("floor_in", [
+            self.args.floor_in, "--port", str(port), "--broker-port", str(self.broker_port),
+            "--secret", WEBHOOK_SECRET, "--prefix", self.args.prefix, "--window",
+            self.bridge_env("BRIDGE_MQTT_MAX_INFLIGHT", "1000")])
+        counter = self.start_counter(n, T_INBOUND - 10)
+        watch = Watch(self, p.pid, "perf-floor-in.data" if self.args.perf else None,
+                      who="floor_in", switches=True, perf_attr="perf_floor_in")
+        f = self.run_webhooks(n, T_INBOUND, port=port)
+        c = self.finish_counter(counter, n, "floor inbound burst", log="floor_in")
+        watch.stop()
+        t0 = float(f["t0_mono"])
+        rate = float(f["rate"])
+        self.row("floor inbound: webhook ingest rate", "%.0f req/s" % rate,
+                 "%s of %d answered 200 in %s s, %d connections"
+                 % (f["ok"], n, f["seconds"], self.args.connections))
+        self.row("ratio floor ingest / paho publish alone", "%.2f" % (rate / self.pub_ceiling),
+                 "the most any bridge on these libraries gets here; the issue asks 0.5")
+        if getattr(self, "ingest_rate", None):
+            self.row("ratio bridge / floor, inbound", "%.2f" % (self.ingest_rate / rate),
+                     "the share of the floor's ingest rate the bridge reaches")
+        if "p99_ms" in f:
+            self.row("floor inbound: answer latency in the burst",
+                     "p50 %s, p90 %s, p99 %s, max %s ms"
+                     % (f["p50_ms"], f["p90_ms"], f["p99_ms"], f["max_ms"]),
+                     "%d in flight" % self.args.connections)
+        if float(c["t_last_mono"]) > 0:
+            pub_s = float(c["t_last_mono"]) - t0
+            self.row("floor inbound: events published (first webhook -> last event)",
+                     "%.0f msg/s" % (int(c["distinct"]) / pub_s),
+                     "%.2f s; %s of %d distinct, %s duplicates"
+                     % (pub_s, c["distinct"], n, c["duplicates"]))
+        watch.rows(n, "webhooks", "the floor inbound burst")
+        self.row("load generators' CPU in the floor inbound burst", "webhook_load %.2f s, "
+                 "mqtt_load count %.2f s" % (self.load_cpu, self.counter_cpu),
+                 "%.2f CPUs of the %.1f s; the rest of everything else, other users: %.2f CPUs"
+                 % ((self.load_cpu + self.counter_cpu) / watch.wall, watch.wall,
+                    watch.rest - (self.load_cpu + self.counter_cpu) / watch.wall))
+        self.stop_floor("floor_in", p)
+
     def run(self):
         self.load_before = loadavg()
         outbound = not self.args.inbound_only
@@ -731,6 +894,10 @@ class Bench:
             self.check_alive("sinch-bridge", self.bridge)
             self.phase_latency()
             self.check_alive("sinch-bridge", self.bridge)
+            if self.args.floor:
+                self.stop("sinch-bridge", self.bridge)
+                self.clear_bridge_session()
+                self.phase_floor_out()
         if inbound:
             # A bridge of its own with an empty store: the outbound run's memory, CPU and
             # backlog stay out of the inbound figures.
@@ -754,6 +921,9 @@ class Bench:
             st = proc_status(self.bridge.pid)
             self.row("bridge RSS after the inbound phases", "%.1f MB (VmHWM %.1f MB)"
                      % (st["VmRSS"] / 1024, st["VmHWM"] / 1024))
+            if self.args.floor:
+                self.stop("sinch-bridge", self.bridge)
+                self.phase_floor_in()
 
     def table(self):
         print()
@@ -786,16 +956,24 @@ class Bench:
             print("\nperf, the bridge during the inbound burst (with children, sorted by "
                   "inclusive time):")
             print("\n".join(self.perf_inbound))
+        for name in ("floor_out", "floor_in"):
+            if getattr(self, "perf_" + name, None):
+                print("\nperf, %s during its burst (with children, sorted by inclusive time):"
+                      % name)
+                print("\n".join(getattr(self, "perf_" + name)))
         for p in self.problems:
             print("PROBLEM: " + p)
 
 
 class Watch:
-    """The bridge's resources over one phase: RSS sampled every 50 ms, CPU by thread, the
-    machine's CPU, and optionally perf. Started on creation; stop(), then rows()."""
+    """The resources of the bridge (or of `who`, the floor) over one phase: RSS sampled every
+    50 ms, CPU by thread, the machine's CPU, optionally context switches, and optionally perf,
+    whose report goes into bench.<perf_attr>. Started on creation; stop(), then rows()."""
 
-    def __init__(self, bench, pid, perf_file=None):
+    def __init__(self, bench, pid, perf_file=None, who="bridge", switches=False,
+                 perf_attr="perf_inbound"):
         self.bench, self.pid, self.peak = bench, pid, 0
+        self.who, self.perf_attr = who, perf_attr
         self.done = threading.Event()
         self.sampler = threading.Thread(target=self.sample, daemon=True)
         self.sampler.start()
@@ -814,6 +992,9 @@ class Watch:
         self.others0 = {name: cpu_seconds(p) for name, p in self.others}
         self.machine0 = machine_busy()
         self.threads0 = thread_cpu(pid)
+        self.switches0 = ctx_switches(pid) if switches else None
+        # The floor's phases also name what else ran: the machine is shared.
+        self.all0 = all_cpu() if switches else None
 
     def sample(self):
         while not self.done.wait(0.05):
@@ -828,6 +1009,8 @@ class Watch:
         self.others1 = {name: cpu_seconds(p) for name, p in self.others}
         self.machine1 = machine_busy()
         self.threads1 = thread_cpu(self.pid)
+        self.switches1 = ctx_switches(self.pid) if self.switches0 is not None else None
+        self.all1 = all_cpu() if self.all0 is not None else None
         if self.perf:
             self.perf.send_signal(signal.SIGINT)
             self.perf.wait(30)
@@ -836,32 +1019,50 @@ class Watch:
         self.hwm = proc_status(self.pid)["VmHWM"]
 
     def rows(self, n, unit, phase):
-        b, wall = self.bench, self.wall
-        b.row("bridge RSS peak during %s" % phase, "%.1f MB sampled (VmHWM %.1f MB)"
+        b, wall, who = self.bench, self.wall, self.who
+        b.row("%s RSS peak during %s" % (who, phase), "%.1f MB sampled (VmHWM %.1f MB)"
               % (self.peak / 1024, self.hwm / 1024))
-        b.row("bridge CPU per 1000 %s" % unit, "%.3f s" % ((self.cpu1 - self.cpu0) / n * 1000),
+        b.row("%s CPU per 1000 %s" % (who, unit),
+              "%.3f s" % ((self.cpu1 - self.cpu0) / n * 1000),
               "%.2f CPU s for %d" % (self.cpu1 - self.cpu0, n))
+        if self.switches0 is not None:
+            switches_row(b, who, self.pid, self.switches0, self.switches1, n)
         busy = sorted(((self.threads1[k] - self.threads0.get(k, 0), k) for k in self.threads1),
                       reverse=True)
-        b.row("bridge threads busy during %s" % phase, ", ".join(
+        b.row("%s threads busy during %s" % (who, phase), ", ".join(
             "%s %.0f%%" % (thread_label(k, self.pid), 100 * c / wall)
             for c, k in busy if c > 0.01 * wall),
             "CPU time / %.1f s of wall time, by thread name" % wall)
-        ours = {"bridge": self.cpu1 - self.cpu0}
+        ours = {who: self.cpu1 - self.cpu0}
         ours.update({k: self.others1[k] - self.others0[k] for k in self.others0})
         busy_all = ((self.machine1[0] - self.machine0[0]) / (self.machine1[1] - self.machine0[1])
                     * os.cpu_count())
+        self.rest = busy_all - sum(ours.values()) / wall  # in CPUs
         b.row("machine CPU busy during %s" % phase, "%.0f%% of %d CPUs"
               % (100 * busy_all / os.cpu_count(), os.cpu_count()),
               "in CPUs: " + ", ".join("%s %.2f" % (k, v / wall) for k, v in ours.items())
               + ", everything else (load generators, other users) %.2f"
               % (busy_all - sum(ours.values()) / wall))
+        if self.all0 is not None:
+            b.row("other processes busy during %s" % phase, self.others_busy(),
+                  "in CPUs, the busiest processes but %s, mosquitto and sinch-sim still alive at "
+                  "the end of the phase: other users' work (the load generators have exited)"
+                  % who)
         if self.perf:
             rep = subprocess.run(["perf", "report", "-i", self.perf_file, "--children", "--sort",
                                   "sym", "--stdio", "-g", "none", "--percent-limit", "2"],
                                  capture_output=True, text=True, timeout=120)
-            b.perf_inbound = [l for l in rep.stdout.splitlines()
-                              if l.strip() and not l.startswith("#") and "] 0x" not in l][:30]
+            setattr(b, self.perf_attr, [l for l in rep.stdout.splitlines() if l.strip()
+                                        and not l.startswith("#") and "] 0x" not in l][:30])
+
+
+    def others_busy(self):
+        ours = {self.pid} | {pid for _, pid in self.others}
+        # A process that started during the phase counts from 0.
+        used = sorted(((cpu - self.all0.get(pid, (name, 0))[1]) / self.wall, name, pid)
+                      for pid, (name, cpu) in self.all1.items() if pid not in ours)
+        return ", ".join("%s(%d) %.2f" % (name, pid, c) for c, name, pid in reversed(used[-5:])
+                         if c >= 0.01) or "none"
 
 
 def spread(values):
@@ -980,8 +1181,19 @@ def main():
     which.add_argument("--outbound-only", action="store_true", help="only the MQTT -> Sinch side")
     ap.add_argument("--perf", action="store_true",
                     help="perf record the bridge in the burst and the inbound burst")
+    ap.add_argument("--floor", action="store_true",
+                    help="after each side's bridge phases, the same burst against the floor "
+                    "(floor_out, floor_in): the least a bridge on these libraries can do")
+    ap.add_argument("--floor-out", default=os.path.join(ROOT, "build/tests/bench/floor_out"))
+    ap.add_argument("--floor-in", default=os.path.join(ROOT, "build/tests/bench/floor_in"))
     args = ap.parse_args()
     check_common_args(args, "run.py", webhook_load=not args.outbound_only)
+    if args.build:
+        args.floor_out = os.path.join(args.build, "tests/bench/floor_out")
+        args.floor_in = os.path.join(args.build, "tests/bench/floor_in")
+    for path in (args.floor_out, args.floor_in) if args.floor else ():
+        if not os.access(path, os.X_OK):
+            sys.exit("run.py: %s is missing; build first (cmake --build build)" % path)
     if args.perf and not shutil.which("perf"):
         sys.exit("run.py: --perf needs perf")
     return execute(Bench(args))

@@ -238,6 +238,7 @@ static int run(const struct options *o)
         int running;
         int queued;
         int wait_ms = 100;
+        int finished = 0;
         CURLMsg *m;
 
         /* Fill idle slots: all of them at once, or those whose request is due (--rate). */
@@ -268,8 +269,12 @@ static int run(const struct options *o)
             curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&s);
             finish_request(&r, s, m->data.result);
             curl_multi_remove_handle(multi, m->easy_handle);
+            finished++;
         }
-        if (r.done < o->count) {
+        /* A slot that just finished takes its next request at once: waiting first would wait out
+         * the whole wait_ms when no other transfer is left to wake the poll (every answer read
+         * in one perform: one connection, or a server that answers them all in one go). */
+        if (r.done < o->count && finished == 0) {
             curl_multi_poll(multi, NULL, 0, wait_ms, NULL);
         }
     }
