@@ -1,8 +1,9 @@
 /* The HTTP listener: an lws vhost on the loop's context. It routes the few endpoints, gathers a
  * webhook's body within its limit, hands complete requests to the handlers and writes their
  * answers (status line, headers and body in one write): at once, or, for a webhook the handler
- * deferred, from LWS_CALLBACK_HTTP_WRITEABLE once sb_webhook_answer() gave the answer.
- * Thread: loop. */
+ * deferred, from LWS_CALLBACK_HTTP_WRITEABLE once sb_webhook_answer() gave the answer. Only a
+ * deferred answer keeps its connection open for the next request, and only when nothing
+ * followed its request (answer_now(), on_body_completion()). Thread: loop. */
 #include "adapters/webhook.h"
 
 #include <errno.h>
@@ -55,6 +56,7 @@ struct txn {
     size_t body_cap; /* its Content-Length */
     bool close_after;
     struct sb_webhook_pending *pending; /* a deferred answer, while the handler has it */
+    int64_t answer_by;                  /* sb_mono_ms() deadline of the deferred answer */
 };
 
 static struct sb_webhook *webhook_of(struct lws *wsi)
@@ -127,6 +129,20 @@ out:
     return rc;
 }
 
+/* An answer given at once, from inside lws's read of the request: it ends the connection. lws
+ * 4.1 reads whatever followed the request (a pipelined one) into a buffer of its own, which
+ * we cannot see from here; were the connection kept, it would parse the next request from
+ * that buffer, feed the start of its headers to us as a POST's body, and, once that
+ * transaction ended inside its loop over the buffer (LRS_DEFERRING_ACTION consumes nothing),
+ * spin there for good: the loop stopped, every connection left in CLOSE_WAIT. A client that
+ * pipelined sends the rest again on a new connection (RFC 9112 9.3.2). Only webhooks, answered
+ * later, keep their connections (on_body_completion()). */
+static int answer_now(struct lws *wsi, struct txn *t, struct sb_http_answer *ans, const char *allow)
+{
+    t->close_after = true;
+    return answer(wsi, t, ans, allow);
+}
+
 static int answer_error(struct lws *wsi, struct txn *t, int status, const char *message,
                         const char *allow)
 {
@@ -136,7 +152,7 @@ static int answer_error(struct lws *wsi, struct txn *t, int status, const char *
     if (ans.body) {
         snprintf(ans.body, n, "{\"error\":\"%s\"}", message);
     }
-    return answer(wsi, t, &ans, allow);
+    return answer_now(wsi, t, &ans, allow);
 }
 
 /* A custom header's value into buf, or NULL when absent, empty or too long. */
@@ -250,6 +266,7 @@ static int run_webhook(struct lws *wsi, struct txn *t)
     if (p && ans.status == SB_HTTP_PENDING) {
         /* Written by on_writeable(); the handler may have answered already (a full batch). */
         t->pending = p;
+        t->answer_by = sb_mono_ms() + (int64_t)ANSWER_TIMEOUT_S * 1000;
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, ANSWER_TIMEOUT_S);
         return 0;
     }
@@ -260,7 +277,7 @@ static int run_webhook(struct lws *wsi, struct txn *t)
     if (ans.status == SB_HTTP_PENDING) {
         ans.status = 500; /* a handler that defers without a handle: a bug */
     }
-    return answer(wsi, t, &ans, NULL);
+    return answer_now(wsi, t, &ans, NULL);
 }
 
 /* LWS_CALLBACK_HTTP_WRITEABLE with an answered deferred request: writes the answer. */
@@ -294,7 +311,7 @@ static int run_get(struct lws *wsi, struct txn *t)
     default:
         return answer_error(wsi, t, 404, "not found", NULL);
     }
-    return answer(wsi, t, &ans, NULL);
+    return answer_now(wsi, t, &ans, NULL);
 }
 
 static enum endpoint route(const struct sb_webhook *wh, const char *path)
@@ -389,6 +406,29 @@ static int on_body(struct txn *t, const void *in, size_t len)
     return 0;
 }
 
+/* LWS_CALLBACK_HTTP_BODY_COMPLETION: the body is in. */
+static int on_body_completion(struct lws *wsi, struct txn *t)
+{
+    if (t->pending) {
+        /* Bytes followed the body while the answer is deferred (a pipelining client, or
+         * garbage): lws 4.1 keeps them in its own buffer and calls this again at every service
+         * until the answer is written. The request is handled once. Kept open, the connection
+         * would have lws parse the next request from that buffer and spin (answer_now()), so
+         * the deferred answer closes it. lws cleared the answer's timeout before calling: set
+         * it again, to the same deadline. */
+        int64_t left_ms = t->answer_by - sb_mono_ms();
+        t->close_after = true;
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
+                        left_ms > 1000 ? (int)((left_ms + 999) / 1000) : 1);
+        return 0;
+    }
+    lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+    if (t->body) {
+        t->body[t->body_len] = '\0';
+    }
+    return run_webhook(wsi, t);
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -400,18 +440,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_HTTP_BODY:
         return on_body(t, in, len);
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (t->pending) {
-            /* lws 4.1 calls this again, at every service, when bytes follow the body while
-             * the answer is deferred (a pipelining client): the request is handled once. (It
-             * misreads a pipelined POST's body anyway, deferred or not; no webhook sender
-             * pipelines.) */
-            return 0;
-        }
-        lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
-        if (t->body) {
-            t->body[t->body_len] = '\0';
-        }
-        return run_webhook(wsi, t);
+        return on_body_completion(wsi, t);
     case LWS_CALLBACK_HTTP_WRITEABLE:
         if (t && t->pending && t->pending->answered) {
             return on_writeable(wsi, t);
