@@ -196,4 +196,22 @@ static inline struct sb_store *open_ok(const char *dir)
     return st;
 }
 
+/* A simple command: a JSON payload naming i, gen id "g<i>". */
+static inline enum sb_err put_simple(struct sb_store *st, int i, int64_t *seq)
+{
+    char payload[220];
+    char gen[32];
+    struct sb_store_command c = {0};
+    int n;
+
+    n = snprintf(payload, sizeof(payload), "{\"to\":\"+46700000000\",\"text\":\"message %d\"}", i);
+    snprintf(gen, sizeof(gen), "g%d", i);
+    c.received_ms = 1000 + i;
+    c.topic = "sinch/send";
+    c.payload = payload;
+    c.payload_len = (size_t)n;
+    c.gen_id = gen;
+    return sb_store_put_command(st, &c, seq);
+}
+
 #endif

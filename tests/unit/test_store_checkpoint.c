@@ -19,23 +19,6 @@
  * times the cap at which the checkpointer holds the store's lock for a pass. */
 #define PUTS 64000
 
-static enum sb_err put_one(struct sb_store *st, int i, int64_t *seq)
-{
-    char payload[200];
-    char gen[32];
-    struct sb_store_command c = {0};
-    int n = snprintf(payload, sizeof(payload),
-                     "{\"to\":\"+46700000000\",\"text\":\"checkpoint test message %d\"}", i);
-
-    snprintf(gen, sizeof(gen), "g%d", i);
-    c.received_ms = 1000 + i;
-    c.topic = "sinch/send";
-    c.payload = payload;
-    c.payload_len = (size_t)n;
-    c.gen_id = gen;
-    return sb_store_put_command(st, &c, seq);
-}
-
 static int64_t file_size(const char *path)
 {
     struct stat sb;
@@ -57,7 +40,7 @@ static void test_wal_bounded_without_pauses(void)
         return;
     }
     for (int i = 0; i < PUTS; i++) {
-        if (put_one(st, i, &seq) != SB_OK) {
+        if (put_simple(st, i, &seq) != SB_OK) {
             failed++;
         }
         if (i % 500 == 0 && file_size(wal) > biggest) {
@@ -97,7 +80,7 @@ static void test_reopen(void)
             return;
         }
         for (int i = 0; i < PUTS / 4; i++) {
-            CHECK(put_one(st, round * PUTS + i, &seq) == SB_OK);
+            CHECK(put_simple(st, round * PUTS + i, &seq) == SB_OK);
         }
         sb_store_ckpt_stats(st, &stats);
         CHECKF(stats.passes >= 1, "round %d: no pass", round);
