@@ -16,9 +16,9 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "bridge/log.h"
+#include "bridge/loop.h"
 
 #define CKPT_MARK_BYTES ((int64_t)1024 * 1024)      /* a pass every MiB of WAL */
 #define CKPT_CAP_BYTES  ((int64_t)16 * 1024 * 1024) /* a pass under the lock at this size */
@@ -42,13 +42,6 @@ struct sb_store_ckpt {
     atomic_uint_fast64_t passes, capped, failures, slowest_ms, restarts;
     bool failing; /* this thread's: the last pass failed (logged once until one succeeds) */
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The WAL hook: after every commit of the store's connection, on the committing thread, with the
  * frames the WAL now holds (fewer than before: it started over). Cheap unless it asks for a
@@ -74,10 +67,10 @@ static int on_commit(void *arg, sqlite3 *db, const char *name, int frames)
 /* One PASSIVE checkpoint. Sets *log to the frames in the WAL and *done to those now copied. */
 static int pass(struct sb_store_ckpt *c, int *log, int *done)
 {
-    int64_t t0 = mono_ms(), ms;
+    int64_t t0 = sb_mono_ms(), ms;
     int rc = sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, log, done);
 
-    ms = mono_ms() - t0;
+    ms = sb_mono_ms() - t0;
     atomic_fetch_add(&c->passes, 1);
     if ((uint64_t)ms > atomic_load(&c->slowest_ms)) {
         atomic_store(&c->slowest_ms, (uint64_t)ms);
